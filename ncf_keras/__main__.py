@@ -1,0 +1,3 @@
+from ncf_keras.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Verified, atomic downloads and safe zip extraction.
+
+`fetch` uses `keras.utils.get_file` for the transfer and its sha256 check, then
+adds the checks `get_file` lacks (md5, git blob id). Every file is written into a
+temporary folder beside its destination and renamed into place only once it is
+verified, so an interrupted or corrupt download leaves nothing in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import keras
+
+from ncf_keras.errors import DataError
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file to download, with the digests it must match (hex strings)."""
+
+    url: str
+    filename: str
+    sha256: str | None = None
+    md5: str | None = None
+    git_blob_sha1: str | None = None  # sha1(b"blob <size>\0" + bytes), as in `git hash-object`
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a file: `algorithm` is "sha256", "md5" or "git_blob_sha1"."""
+    if algorithm == "git_blob_sha1":
+        h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    else:
+        h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path, remote: RemoteFile) -> None:
+    """Raise DataError unless `path` matches every digest `remote` gives."""
+    for algorithm in ("sha256", "md5", "git_blob_sha1"):
+        expected = getattr(remote, algorithm)
+        if expected is None:
+            continue
+        actual = file_digest(path, algorithm)
+        if actual != expected.lower():
+            raise DataError(
+                f"{remote.url}: {algorithm} mismatch (expected {expected}, got {actual}); "
+                "the download is corrupt or truncated and was not kept"
+            )
+
+
+def fetch(remote: RemoteFile, folder: Path) -> Path:
+    """Download `remote` into `folder/remote.filename` and return that path.
+
+    A file already there is trusted as it is (a pre-placed copy). Otherwise the
+    download goes to a temporary folder, is verified, and only then renamed
+    into place. Raises DataError when the download fails or does not verify.
+    """
+    folder = Path(folder)
+    target = folder / remote.filename
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
+        try:
+            partial = keras.utils.get_file(
+                fname=remote.filename,
+                origin=remote.url,
+                file_hash=remote.sha256,
+                hash_algorithm="sha256",
+                cache_dir=tmp,
+                cache_subdir=".",
+            )
+        except ValueError as e:  # get_file's hash mismatch
+            raise DataError(
+                f"{remote.url}: sha256 mismatch; the download is corrupt "
+                f"or truncated and was not kept ({e})"
+            ) from None
+        except Exception as e:  # network errors: get_file re-raises them as Exception
+            raise DataError(f"could not download {remote.url}: {e}") from None
+        verify(Path(partial), remote)
+        Path(partial).replace(target)
+    return target
+
+
+def extract_zip(archive: Path, members: dict[str, Path]) -> None:
+    """Extract selected members of a zip archive, safely and all-or-nothing.
+
+    Args:
+        archive: the zip file.
+        members: archive member name -> destination path. All members are first
+            extracted to temporary files beside their destinations, and renamed
+            into place only when every one of them was read without error.
+
+    Raises DataError when the archive is truncated or not a zip, a member is
+    missing, or any member of the archive has an unsafe path (absolute, or
+    climbing out with "..").
+    """
+    written: list[tuple[Path, Path]] = []
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for name in zf.namelist():
+                p = PurePosixPath(name.replace("\\", "/"))
+                if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+                    raise DataError(f"{archive}: unsafe member path {name!r}; refusing to extract")
+            for name, dest in members.items():
+                if name not in zf.NameToInfo:
+                    raise DataError(f"{archive}: member {name!r} is missing")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".extract-")
+                written.append((Path(tmp), dest))
+                with open(fd, "wb") as out, zf.open(name) as src:
+                    shutil.copyfileobj(src, out)
+    except (zipfile.BadZipFile, EOFError) as e:
+        _remove([tmp for tmp, _ in written])
+        raise DataError(f"{archive}: not a valid zip archive (truncated or corrupt: {e})") from None
+    except BaseException:
+        _remove([tmp for tmp, _ in written])
+        raise
+    for tmp, dest in written:
+        tmp.replace(dest)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,95 @@
+"""Leave-one-out ranking metrics: HR@K and NDCG@K.
+
+The held-out item of each user is ranked against candidates:
+
+* **sampled** (the paper's protocol): the user's 99 test negatives;
+* **full ranking**: every item not in the user's training history.
+
+The rank is 0-based: the number of candidates that score **at least as high**
+as the held-out item. Ties count against the model, so a model that scores
+everything alike gets HR = 0, not 1. A candidate that *is* the held-out item
+(the NCF file lists it among the negatives of 156 users) is not a competitor and
+is skipped. With rank r: HR@K = 1[r < K] and NDCG@K = 1[r < K] / log2(r + 2),
+averaged over users.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from ncf_keras.datasets import Dataset
+
+SCORE_BATCH = 1 << 16  # rows per forward pass when scoring
+
+
+def hit_rate(ranks: np.ndarray, k: int = 10) -> float:
+    """Fraction of users whose held-out item has 0-based rank < k."""
+    return float(np.mean(ranks < k))
+
+
+def ndcg(ranks: np.ndarray, k: int = 10) -> float:
+    """Mean of 1 / log2(rank + 2) over users, counting 0 where rank >= k."""
+    ranks = np.asarray(ranks)
+    return float(np.mean(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)))
+
+
+def rank_among(
+    positive: np.ndarray, candidates: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """0-based rank of each positive among its candidates; ties count against it.
+
+    Args:
+        positive: scores of the held-out items, shape (n,).
+        candidates: scores of the competing items, shape (n, m).
+        valid: bool, shape (n, m): which candidates compete (default: all).
+
+    Returns: int64, shape (n,).
+    """
+    ahead = candidates >= positive[:, None]
+    if valid is not None:
+        ahead &= valid
+    return ahead.sum(axis=1)
+
+
+def score(model: keras.Model, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Model scores for (user, item) pairs, float32, shape (n,), in batched forward passes."""
+    x = {"user": np.asarray(users, np.int32), "item": np.asarray(items, np.int32)}
+    return np.asarray(model.predict(x, batch_size=SCORE_BATCH, verbose=0)).reshape(-1)
+
+
+def sampled_ranks(model: keras.Model, dataset: Dataset) -> np.ndarray:
+    """Rank of each user's test item among its test negatives, shape (num_users,)."""
+    items = np.concatenate([dataset.test_items[:, None], dataset.test_negatives], axis=1)
+    users = np.repeat(np.arange(dataset.num_users), items.shape[1])
+    scores = score(model, users, items.ravel()).reshape(items.shape)
+    valid = dataset.test_negatives != dataset.test_items[:, None]
+    return rank_among(scores[:, 0], scores[:, 1:], valid)
+
+
+def full_ranks(model: keras.Model, dataset: Dataset, rows_per_pass: int = 1 << 21) -> np.ndarray:
+    """Rank of each user's test item among all items outside its training history.
+
+    Scores users in chunks of about `rows_per_pass` (user, item) pairs, so
+    memory stays bounded whatever the catalogue size. Returns shape (num_users,).
+    """
+    n_items = dataset.num_items
+    chunk = max(1, rows_per_pass // n_items)
+    ranks = np.empty(dataset.num_users, np.int64)
+    for start in range(0, dataset.num_users, chunk):
+        users = np.arange(start, min(start + chunk, dataset.num_users))
+        scores = score(model, np.repeat(users, n_items), np.tile(np.arange(n_items), len(users)))
+        scores = scores.reshape(len(users), n_items)
+        lo, hi = dataset.user_offsets[users[0]], dataset.user_offsets[users[-1] + 1]
+        scores[dataset.train_users[lo:hi] - start, dataset.train_items[lo:hi]] = -np.inf
+        positive = scores[np.arange(len(users)), dataset.test_items[users]]
+        ranks[users] = (scores >= positive[:, None]).sum(axis=1) - 1  # minus the item itself
+    return ranks
+
+
+def evaluate(
+    model: keras.Model, dataset: Dataset, k: int = 10, full_ranking: bool = False
+) -> dict[str, float]:
+    """HR@k and NDCG@k over all users: {"hr@10": ..., "ndcg@10": ...} for k = 10."""
+    ranks = full_ranks(model, dataset) if full_ranking else sampled_ranks(model, dataset)
+    return {f"hr@{k}": hit_rate(ranks, k), f"ndcg@{k}": ndcg(ranks, k)}

@@ -1,0 +1,159 @@
+"""GMF, MLP and NeuMF as Keras functional models (He et al. 2017, section 3).
+
+Every model takes a dict of two int32 tensors of shape (batch,), "user" and
+"item", and returns the predicted probability of an interaction, shape
+(batch, 1). Only Keras layers are used, so the models run on any Keras backend
+and save to `.keras` files without custom objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from ncf_keras.errors import DataError
+
+EMBEDDING_INIT = keras.initializers.RandomNormal(stddev=0.01)  # N(0, 0.01), as in the paper
+
+
+def _inputs() -> dict[str, keras.KerasTensor]:
+    return {
+        "user": keras.Input(shape=(), dtype="int32", name="user"),
+        "item": keras.Input(shape=(), dtype="int32", name="item"),
+    }
+
+
+def _embedding(count: int, size: int, l2: float, name: str) -> keras.layers.Embedding:
+    regularizer = keras.regularizers.L2(l2) if l2 else None
+    return keras.layers.Embedding(
+        count,
+        size,
+        embeddings_initializer=EMBEDDING_INIT,
+        embeddings_regularizer=regularizer,
+        name=name,
+    )
+
+
+def _gmf_vector(inputs, num_users: int, num_items: int, factors: int, l2: float):
+    """p_u * q_i, shape (batch, factors)."""
+    p = _embedding(num_users, factors, l2, "gmf_user_embedding")(inputs["user"])
+    q = _embedding(num_items, factors, l2, "gmf_item_embedding")(inputs["item"])
+    return keras.layers.Multiply(name="gmf_product")([p, q])
+
+
+def _mlp_vector(inputs, num_users: int, num_items: int, layer_sizes: Sequence[int], l2: float):
+    """The MLP tower over [p_u, q_i], shape (batch, layer_sizes[-1])."""
+    if len(layer_sizes) < 2 or layer_sizes[0] % 2:
+        raise DataError(
+            f"--layers {','.join(map(str, layer_sizes))}: need at least two sizes, "
+            "the first even (it is the user and item embeddings side by side)"
+        )
+    half = layer_sizes[0] // 2
+    p = _embedding(num_users, half, l2, "mlp_user_embedding")(inputs["user"])
+    q = _embedding(num_items, half, l2, "mlp_item_embedding")(inputs["item"])
+    x = keras.layers.Concatenate(name="mlp_concat")([p, q])
+    regularizer = keras.regularizers.L2(l2) if l2 else None
+    for depth, units in enumerate(layer_sizes[1:], 1):
+        x = keras.layers.Dense(
+            units, activation="relu", kernel_regularizer=regularizer, name=f"mlp_layer{depth}"
+        )(x)
+    return x
+
+
+def _prediction(x) -> keras.KerasTensor:
+    """y_hat = sigmoid(h^T x): the interaction probability, shape (batch, 1)."""
+    return keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer="lecun_uniform", name="prediction"
+    )(x)
+
+
+def gmf(num_users: int, num_items: int, factors: int = 8, l2: float = 0.0) -> keras.Model:
+    """Generalized Matrix Factorization: y_hat = sigmoid(h^T (p_u * q_i)), eq. (9)."""
+    inputs = _inputs()
+    return keras.Model(
+        inputs, _prediction(_gmf_vector(inputs, num_users, num_items, factors, l2)), name="gmf"
+    )
+
+
+def mlp(
+    num_users: int, num_items: int, layers: Sequence[int] = (64, 32, 16, 8), l2: float = 0.0
+) -> keras.Model:
+    """Multi-Layer Perceptron over [p_u, q_i], eq. (10).
+
+    `layers[0]` is the width of the concatenated embeddings (each is half of
+    it); `layers[1:]` are the ReLU layers. The last one is the predictive factors.
+    """
+    inputs = _inputs()
+    return keras.Model(
+        inputs, _prediction(_mlp_vector(inputs, num_users, num_items, layers, l2)), name="mlp"
+    )
+
+
+def neumf(
+    num_users: int,
+    num_items: int,
+    factors: int = 8,
+    layers: Sequence[int] = (64, 32, 16, 8),
+    l2: float = 0.0,
+) -> keras.Model:
+    """Neural Matrix Factorization: GMF and MLP with separate embeddings, fused, eq. (12)."""
+    inputs = _inputs()
+    fused = keras.layers.Concatenate(name="neumf_concat")(
+        [
+            _gmf_vector(inputs, num_users, num_items, factors, l2),
+            _mlp_vector(inputs, num_users, num_items, layers, l2),
+        ]
+    )
+    return keras.Model(inputs, _prediction(fused), name="neumf")
+
+
+def load_pretrained(
+    neumf_model: keras.Model, gmf_model: keras.Model, mlp_model: keras.Model, alpha: float = 0.5
+) -> keras.Model:
+    """Initialise NeuMF from trained GMF and MLP models, as in section 3.4.1.
+
+    Embeddings and MLP layers are copied by name. The output layer becomes
+    h = [alpha * h_GMF, (1 - alpha) * h_MLP], with bias alpha * b_GMF +
+    (1 - alpha) * b_MLP. Raises DataError when a shape does not match.
+    Returns `neumf_model`, modified in place.
+    """
+    for source in (gmf_model, mlp_model):
+        for layer in source.layers:
+            if not layer.weights or layer.name == "prediction":
+                continue
+            target = _layer(neumf_model, layer.name, source.name)
+            _check_shapes(target, layer, source.name)
+            target.set_weights(layer.get_weights())
+    h_gmf, b_gmf = gmf_model.get_layer("prediction").get_weights()
+    h_mlp, b_mlp = mlp_model.get_layer("prediction").get_weights()
+    output = neumf_model.get_layer("prediction")
+    kernel = np.concatenate([alpha * h_gmf, (1 - alpha) * h_mlp])
+    if kernel.shape != tuple(output.kernel.shape):
+        raise DataError(
+            f"pre-trained prediction layers give a {kernel.shape} kernel; "
+            f"NeuMF needs {tuple(output.kernel.shape)}"
+        )
+    output.set_weights([kernel, alpha * b_gmf + (1 - alpha) * b_mlp])
+    return neumf_model
+
+
+def _layer(model: keras.Model, name: str, source: str) -> keras.layers.Layer:
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        raise DataError(
+            f"pre-trained {source} model has layer {name!r}, which NeuMF "
+            "lacks: build NeuMF with the same --layers"
+        ) from None
+
+
+def _check_shapes(target: keras.layers.Layer, layer: keras.layers.Layer, source: str) -> None:
+    want = [tuple(w.shape) for w in target.weights]
+    got = [tuple(w.shape) for w in layer.weights]
+    if want != got:
+        raise DataError(
+            f"pre-trained {source} layer {layer.name!r} has weights of shape {got}; "
+            f"NeuMF expects {want} (check --factors, --layers and the dataset)"
+        )
