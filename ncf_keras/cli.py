@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr",
         type=float,
         default=None,
-        help="learning rate (default: 0.001; 0.0001 when fine-tuning pre-trained NeuMF)",
+        help="learning rate (default: 0.003; 0.0001 when fine-tuning pre-trained NeuMF)",
     )
     t.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "adagrad", "rmsprop"])
     t.add_argument("--l2", type=float, default=0.0, help="L2 penalty on embeddings and layers")
@@ -142,7 +142,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     for name in ("epochs", "factors", "batch_size"):
         if getattr(args, name) < 1:
             raise DataError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    lr = args.lr if args.lr is not None else (1e-4 if pretrained else 1e-3)
+    lr = args.lr if args.lr is not None else (1e-4 if pretrained else 3e-3)
 
     keras.utils.set_random_seed(args.seed)
     dataset = load_dataset(args.dataset, args.data_dir, args.seed)

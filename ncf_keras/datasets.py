@@ -203,49 +203,54 @@ def leave_one_out(
             from the items the user never interacted with (train or test).
         item_titles: original item id -> title, where known.
     """
-    n = len(users)
-    line = np.arange(n)
+    line = np.arange(len(users))
     order = line if order is None else np.asarray(order)
     user_idx, user_labels = pd.factorize(users)
     item_idx, item_labels = pd.factorize(items)
-    num_items = len(item_labels)
 
-    # Sort by (user, time, line); keep the latest occurrence of each (user, item).
+    # Keep the latest occurrence of each (user, item): scan (user, time, line) backwards.
     rows = np.lexsort((line, order, user_idx))
-    keys = user_idx[rows].astype(np.int64) * num_items + item_idx[rows]
+    keys = user_idx[rows].astype(np.int64) * len(item_labels) + item_idx[rows]
     _, last_from_end = np.unique(keys[::-1], return_index=True)
-    keep = np.sort(len(rows) - 1 - last_from_end)
-    if len(keep) < n:
+    keep = np.zeros(len(users), bool)
+    keep[rows[len(rows) - 1 - last_from_end]] = True
+    if not keep.all():
         warnings.warn(
-            f"{name}: collapsed {n - len(keep):,} duplicate (user, item) rows "
+            f"{name}: collapsed {(~keep).sum():,} duplicate (user, item) rows "
             "into their latest occurrence",
             stacklevel=2,
         )
-    rows = rows[keep]
-
-    counts = np.bincount(user_idx[rows], minlength=len(user_labels))
-    if (counts < 2).any():
+    few = np.bincount(user_idx[keep], minlength=len(user_labels))[user_idx] < 2
+    if (few & keep).any():
         warnings.warn(
-            f"{name}: dropped {(counts < 2).sum():,} users with fewer than 2 "
+            f"{name}: dropped {len(np.unique(user_idx[few & keep])):,} users with fewer than 2 "
             "interactions (leave-one-out needs one to train on and one to test)",
             stacklevel=2,
         )
-        rows = rows[counts[user_idx[rows]] >= 2]
-        if len(rows) == 0:
+        keep &= ~few
+        if not keep.any():
             raise DataError(f"{name}: no user has 2 or more interactions")
-        # Renumber so ids stay contiguous.
-        user_idx, user_labels = pd.factorize(user_labels[user_idx[rows]])
-        item_idx, item_labels = pd.factorize(item_labels[item_idx[rows]])
-        num_items = len(item_labels)
-    else:
-        user_idx, item_idx = user_idx[rows], item_idx[rows]
+    if not keep.all():  # renumber what is left, still in order of first appearance
+        user_idx, user_labels = pd.factorize(user_labels[user_idx[keep]])
+        item_idx, item_labels = pd.factorize(item_labels[item_idx[keep]])
+        line, order = line[keep], order[keep]
+    num_items = len(item_labels)
 
+    # Sort by (user, time, line): each user's last row is the test item.
+    rows = np.lexsort((line, order, user_idx))
+    user_idx, item_idx = user_idx[rows], item_idx[rows]
     num_users = len(user_labels)
     is_last = np.append(user_idx[1:] != user_idx[:-1], True)
     test_items = item_idx[is_last].astype(np.int32)
     train_users, train_items = _sorted_pairs(user_idx[~is_last], item_idx[~is_last])
     seen = UnseenItems(user_idx, item_idx, num_users, num_items)
     rng = np.random.default_rng(seed)
+    short = np.flatnonzero(seen.num_unseen < TEST_NEGATIVES)
+    if len(short):
+        raise DataError(
+            f"{name}: user {user_labels[short[0]]} has only {seen.num_unseen[short[0]]} items "
+            f"it never interacted with; the test protocol needs {TEST_NEGATIVES}"
+        )
     test_negatives = seen.sample_distinct(np.arange(num_users), TEST_NEGATIVES, rng)
     titles = None
     if item_titles is not None:
@@ -261,6 +266,43 @@ def leave_one_out(
         np.asarray(user_labels),
         np.asarray(item_labels),
         titles,
+    )
+
+
+def validation_split(dataset: Dataset, seed: int = 0) -> Dataset:
+    """Hold out one random training item per user, to tune and early-stop on.
+
+    Returns a Dataset with the same ids: its training positives are
+    `dataset`'s minus the held-out items, its test items are the held-out
+    items, and its 99 negatives are drawn from the items the user has no
+    training interaction with. The real test items are never looked at.
+    Raises DataError if a user has fewer than 2 training items.
+    """
+    counts = np.diff(dataset.user_offsets)
+    if counts.min() < 2:
+        user = int(np.argmin(counts))
+        raise DataError(
+            f"{dataset.name}: user {user} has {counts[user]} training items; "
+            "a validation hold-out needs at least 2"
+        )
+    rng = np.random.default_rng([seed, 2])
+    held = dataset.user_offsets[:-1] + (rng.random(dataset.num_users) * counts).astype(np.int64)
+    keep = np.ones(len(dataset.train_users), bool)
+    keep[held] = False
+    negatives = dataset.unseen_in_train.sample_distinct(
+        np.arange(dataset.num_users), dataset.test_negatives.shape[1], rng
+    )
+    return Dataset(
+        f"{dataset.name} (validation)",
+        dataset.num_users,
+        dataset.num_items,
+        dataset.train_users[keep],
+        dataset.train_items[keep],
+        dataset.train_items[held],
+        negatives,
+        dataset.user_labels,
+        dataset.item_labels,
+        dataset.item_titles,
     )
 
 
@@ -301,6 +343,12 @@ def _read_table(
         raise DataError(
             f"{label}: line {1 + int(header)}: expected {fields} fields, saw {df.shape[1]}"
         )
+    filled = df.notna().any(axis=1).to_numpy()
+    if len(df) and not filled[-1]:  # blank lines at the end of the file: drop them
+        df = df.iloc[: filled.nonzero()[0][-1] + 1 if filled.any() else 0]
+        for col in df.columns[df.dtypes == np.float64]:  # the blanks made int columns float
+            if (df[col] % 1 == 0).all():
+                df[col] = df[col].astype(np.int64)
     missing = df.isna().any(axis=1).to_numpy()
     if missing.any():
         row = int(np.argmax(missing))
@@ -559,9 +607,10 @@ def from_file(
             f"{path}: line 1: expected 2 to 4 fields "
             f"(user, item[, rating[, timestamp]]), saw {len(fields)}"
         )
-    header = any("user" in f or "item" in f for f in fields) or any(
-        not _is_number(f) for f in fields[2:]
-    )
+    # A column name has no digits: ids such as "user-04" or "item_17" are data.
+    header = any(
+        ("user" in f or "item" in f) and not any(c.isdigit() for c in f) for f in fields
+    ) or any(not _is_number(f) for f in fields[2:])
     roles = ["user", "item", "rating", "order"][: len(fields)]
     if header and len(fields) == 3 and fields[2] in _COLUMN_NAMES["order"]:
         roles[2] = "order"

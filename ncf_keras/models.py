@@ -15,8 +15,6 @@ import numpy as np
 
 from ncf_keras.errors import DataError
 
-EMBEDDING_INIT = keras.initializers.RandomNormal(stddev=0.01)  # N(0, 0.01), as in the paper
-
 
 def _inputs() -> dict[str, keras.KerasTensor]:
     return {
@@ -30,7 +28,9 @@ def _embedding(count: int, size: int, l2: float, name: str) -> keras.layers.Embe
     return keras.layers.Embedding(
         count,
         size,
-        embeddings_initializer=EMBEDDING_INIT,
+        # N(0, 0.01) as in the paper. A fresh initializer per layer: one instance
+        # shared by several layers would give them all the same rows.
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01),
         embeddings_regularizer=regularizer,
         name=name,
     )

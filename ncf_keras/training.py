@@ -5,7 +5,8 @@
 * `RankingEvaluation` is a callback that adds HR@K, NDCG@K and timings to the
   epoch logs, where the progress bar, `History`, `CSVLogger` and
   `ModelCheckpoint` see them.
-* `train` compiles and fits a model with both, and saves a run folder.
+* `compile_model` compiles for the log loss; `train` fits with both callbacks
+  and, given a folder, saves the history and the best model there.
 """
 
 from __future__ import annotations
@@ -41,12 +42,10 @@ class TrainingSamples(keras.utils.PyDataset):
         super().__init__()
         if batch_size < 1:
             raise DataError(f"--batch-size must be >= 1, got {batch_size}")
-        self.dataset, self.negatives, self.batch_size, self.seed = (
-            dataset,
-            negatives,
-            batch_size,
-            seed,
-        )
+        self.dataset = dataset
+        self.negatives = negatives
+        self.batch_size = batch_size
+        self.seed = seed
         self.sample_seconds: dict[int, tuple[float, float]] = {}
         self._epochs_begun = 0
         self._draw(0)
@@ -88,6 +87,7 @@ class RankingEvaluation(keras.callbacks.Callback):
         k: the cut-off of HR@k and NDCG@k.
         samples: the training data, to read its sampling time from.
         full_ranking: rank against all unseen items instead of the 99 negatives.
+        prefix: put before every key, e.g. "val_" for a validation hold-out.
     """
 
     def __init__(
@@ -96,9 +96,11 @@ class RankingEvaluation(keras.callbacks.Callback):
         k: int = 10,
         samples: TrainingSamples | None = None,
         full_ranking: bool = False,
+        prefix: str = "",
     ):
         super().__init__()
         self.dataset, self.k, self.samples, self.full_ranking = dataset, k, samples, full_ranking
+        self.prefix = prefix
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self._start = time.perf_counter()
@@ -110,13 +112,13 @@ class RankingEvaluation(keras.callbacks.Callback):
         )
         in_epoch = sample if sample_start >= self._start else 0.0
         metrics = evaluate(self.model, self.dataset, self.k, self.full_ranking)
+        metrics.update(
+            sample_seconds=sample,
+            train_seconds=fit_end - self._start - in_epoch,
+            eval_seconds=time.perf_counter() - fit_end,
+        )
         if logs is not None:
-            logs.update(metrics)
-            logs.update(
-                sample_seconds=sample,
-                train_seconds=fit_end - self._start - in_epoch,
-                eval_seconds=time.perf_counter() - fit_end,
-            )
+            logs.update({self.prefix + key: value for key, value in metrics.items()})
 
 
 class HistoryCSV(keras.callbacks.CSVLogger):
@@ -131,10 +133,13 @@ class HistoryCSV(keras.callbacks.CSVLogger):
 def compile_model(
     model: keras.Model,
     optimizer: str = "adam",
-    learning_rate: float = 1e-3,
+    learning_rate: float = 3e-3,
     jit_compile: bool | str = "auto",
 ) -> keras.Model:
     """Compile for binary cross-entropy (the paper's log loss, eq. 7).
+
+    The default learning rate, 0.003, goes with the default batch of 1024: the
+    paper used 0.001 with batches of 256, which takes 4x more steps per epoch.
 
     `jit_compile="auto"` uses XLA on TensorFlow and JAX, where it runs NCF
     several times faster on a CPU.

@@ -1,0 +1,209 @@
+"""Quality on the NCF paper's own split (`ml-1m-ncf`): ours beside the paper's Table 2.
+
+Every trained row follows one protocol:
+
+* one random training item per user is held out as a **validation** item
+  (`ncf_keras.datasets.validation_split`); models train on the rest;
+* after each epoch, HR@10 / NDCG@10 are measured on the validation items and on
+  the test items (sampled protocol: 99 negatives);
+* the reported epoch is the one with the best **validation** HR@10 (early
+  stopping with `patience`, best weights restored); the test items never choose
+  anything. The best test epoch and the final epoch are recorded too, for honesty;
+* at the reported epoch, full-ranking HR@10 / NDCG@10 on the test items as well.
+
+Rows: ItemPop, a dot-product MF baseline, GMF, MLP, NeuMF and NeuMF pre-trained
+from the same seed's GMF and MLP, at predictive factors 8 and 64.
+
+    python benchmarks/quality.py --data-dir ../shared/data --factors 8 --seeds 0,1,2
+    python benchmarks/quality.py --data-dir ../shared/data --factors 64 --seeds 0
+
+Results go to a JSON file (default `benchmarks/results/quality.json`), updated
+after every run; runs already in it are skipped, so a long benchmark can be
+resumed. `python benchmarks/tables.py` turns the file into the README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from ncf_keras import models
+from ncf_keras.datasets import Dataset, load_dataset, validation_split
+from ncf_keras.metrics import evaluate, full_ranks, hit_rate, ndcg
+from ncf_keras.training import RankingEvaluation, TrainingSamples, compile_model, write_json
+
+RESULTS = Path(__file__).parent / "results" / "quality.json"
+
+
+def mf(num_users: int, num_items: int, factors: int) -> keras.Model:
+    """Plain matrix factorisation: y_hat = sigmoid(p_u . q_i + b_i)."""
+    user = keras.Input(shape=(), dtype="int32", name="user")
+    item = keras.Input(shape=(), dtype="int32", name="item")
+    normal = "random_normal"  # N(0, 0.05); N(0, 0.01) makes a plain dot product start too slowly
+    p = keras.layers.Embedding(num_users, factors, embeddings_initializer=normal)(user)
+    q = keras.layers.Embedding(num_items, factors, embeddings_initializer=normal)(item)
+    bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros")(item)
+    logit = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), bias])
+    output = keras.layers.Activation("sigmoid", name="prediction")(logit)
+    return keras.Model({"user": user, "item": item}, output, name="mf")
+
+
+def build(name: str, data: Dataset, factors: int) -> keras.Model:
+    """The model of a row; at factor f the MLP tower is [8f, 4f, 2f, f], as in the paper."""
+    layers = [8 * factors, 4 * factors, 2 * factors, factors]
+    if name == "mf":
+        return mf(data.num_users, data.num_items, factors)
+    if name == "gmf":
+        return models.gmf(data.num_users, data.num_items, factors)
+    if name == "mlp":
+        return models.mlp(data.num_users, data.num_items, layers)
+    return models.neumf(data.num_users, data.num_items, factors, layers)
+
+
+class ItemPop:
+    """Ranks items by their training popularity; `predict` mimics a Keras model."""
+
+    def __init__(self, data: Dataset):
+        self.counts = np.bincount(data.train_items, minlength=data.num_items).astype(np.float32)
+
+    def predict(self, x: dict, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        return self.counts[x["item"]][:, None]
+
+
+def run_itempop(data: Dataset) -> dict:
+    """ItemPop row: deterministic, no training, no seed."""
+    pop = ItemPop(data)
+    sampled = evaluate(pop, data)
+    full = full_ranks(pop, data)
+    return {"test": sampled, "full": {"hr@10": hit_rate(full), "ndcg@10": ndcg(full)}}
+
+
+def run_model(
+    name: str,
+    factors: int,
+    seed: int,
+    data: Dataset,
+    validation: Dataset,
+    args: argparse.Namespace,
+    pretrained_from: tuple[keras.Model, keras.Model] | None = None,
+) -> tuple[dict, keras.Model]:
+    """Train one row with early stopping on validation; return its record and model."""
+    keras.utils.set_random_seed(seed)
+    model = build(name, data, factors)
+    optimizer, lr = "adam", args.lr
+    if pretrained_from is not None:
+        models.load_pretrained(model, *pretrained_from)
+        optimizer, lr = args.pretrain_optimizer, args.pretrain_lr
+    compile_model(model, optimizer, lr)
+    samples = TrainingSamples(validation, args.negatives, args.batch_size, seed)
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_hr@10", mode="max", patience=args.patience, restore_best_weights=True
+    )
+    start = time.perf_counter()
+    fitted = model.fit(
+        samples,
+        epochs=args.epochs,
+        verbose=0,
+        callbacks=[
+            RankingEvaluation(validation, samples=samples, prefix="val_"),
+            RankingEvaluation(data, prefix="test_"),
+            stop,
+        ],
+    )
+    seconds = time.perf_counter() - start
+    h = fitted.history
+    chosen = int(np.argmax(h["val_hr@10"]))
+    best_test = int(np.argmax(h["test_hr@10"]))
+    full = full_ranks(model, data)  # the restored weights are those of the chosen epoch
+
+    def at(epoch: int) -> dict:
+        return {
+            "epoch": epoch + 1,
+            "hr@10": h["test_hr@10"][epoch],
+            "ndcg@10": h["test_ndcg@10"][epoch],
+        }
+
+    record = {
+        "epochs_run": len(h["loss"]),
+        "seconds": seconds,
+        "validation": {"hr@10": h["val_hr@10"][chosen], "ndcg@10": h["val_ndcg@10"][chosen]},
+        "test": at(chosen),
+        "best_test_epoch": at(best_test),
+        "final": at(len(h["loss"]) - 1),
+        "full": {"hr@10": hit_rate(full), "ndcg@10": ndcg(full)},
+        "curve": {"val_hr@10": h["val_hr@10"], "test_hr@10": h["test_hr@10"]},
+    }
+    return record, model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--factors", default="8", help="comma-separated, e.g. 8,64")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated")
+    parser.add_argument(
+        "--models", default="itempop,mf,gmf,mlp,neumf,neumf-pretrained", help="comma-separated"
+    )
+    parser.add_argument("--epochs", type=int, default=20, help="at most this many")
+    parser.add_argument("--patience", type=int, default=4, help="early stopping on validation")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    parser.add_argument("--negatives", type=int, default=4)
+    parser.add_argument("--pretrain-optimizer", default="adam")
+    parser.add_argument("--pretrain-lr", type=float, default=1e-4)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    data = load_dataset("ml-1m-ncf", args.data_dir)
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
+    results["settings"] = {
+        key: value for key, value in vars(args).items() if key not in ("data_dir", "out")
+    }
+    results["machine"] = f"{platform.processor() or platform.machine()}, keras {keras.__version__}"
+    done = {(r["model"], r["factors"], r["seed"]) for r in results["runs"]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(record: dict) -> None:
+        results["runs"].append(record)
+        write_json(args.out, results)
+        test = record["test"]
+        print(
+            f"{record['model']:>17} f={record['factors']:<3} seed={record['seed']}: "
+            f"HR@10 {test['hr@10']:.4f} NDCG@10 {test['ndcg@10']:.4f} "
+            f"(full {record['full']['hr@10']:.4f}/{record['full']['ndcg@10']:.4f}) "
+            f"epoch {test.get('epoch', '-')}",
+            flush=True,
+        )
+
+    wanted = args.models.split(",")
+    for factors in [int(f) for f in args.factors.split(",")]:
+        if "itempop" in wanted and ("itempop", factors, None) not in done:
+            save({"model": "itempop", "factors": factors, "seed": None, **run_itempop(data)})
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            validation = validation_split(data, seed)
+            trained: dict[str, keras.Model] = {}
+            for name in wanted:
+                if name == "itempop" or (name, factors, seed) in done:
+                    continue
+                source = None
+                if name == "neumf-pretrained":
+                    for base in ("gmf", "mlp"):
+                        if base not in trained:
+                            _, trained[base] = run_model(
+                                base, factors, seed, data, validation, args
+                            )
+                    source = (trained["gmf"], trained["mlp"])
+                record, trained[name] = run_model(
+                    "neumf" if source else name, factors, seed, data, validation, args, source
+                )
+                save({"model": name, "factors": factors, "seed": seed, **record})
+
+
+if __name__ == "__main__":
+    main()

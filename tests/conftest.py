@@ -1,0 +1,68 @@
+"""Shared fixtures. Plain helpers live in `helpers.py` beside this file."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from helpers import FileServer, NcfSplit, background_rows
+
+from ncf_keras.datasets import Dataset, synthetic
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_data: needs the real MovieLens-1M files in ../shared/data"
+    )
+    # Keras' TensorFlow backend vs NumPy 2 (model.save): upstream noise, not this package's.
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's $NCF_DATA_DIR, and 127.0.0.1 is never proxied."""
+    monkeypatch.delenv("NCF_DATA_DIR", raising=False)
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def log_rows() -> list[tuple[int, int, int, int]]:
+    """A fresh copy of the background log, as (user, item, rating, timestamp)."""
+    return background_rows()
+
+
+@pytest.fixture
+def ncf_split(tmp_path: Path) -> NcfSplit:
+    """A small NCF-format split with titles, written into `tmp_path / "data"`."""
+    return NcfSplit(tmp_path / "data").write()
+
+
+@pytest.fixture(scope="session")
+def small_synthetic() -> Dataset:
+    """A small synthetic dataset: 120 users, 150 items, 12 interactions each."""
+    return synthetic(num_users=120, num_items=150, interactions_per_user=12, seed=3)
+
+
+@pytest.fixture
+def file_server(tmp_path: Path):
+    """A FileServer over a fresh `tmp_path / "served"`, shut down after the test."""
+    root = tmp_path / "served"
+    root.mkdir()
+    server = FileServer(root)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/ml-1m.zip"

@@ -1,0 +1,265 @@
+"""The command line, in-process through `ncf_keras.cli.main(argv)`: train, evaluate,
+recommend and plot on the synthetic dataset, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from helpers import ScoreByItem, hand_dataset
+
+from ncf_keras.cli import main, recommend
+from ncf_keras.datasets import synthetic
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LAYERS = "16,8,4"
+
+
+def train_args(model: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "train",
+        "--model",
+        model,
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--layers",
+        LAYERS,
+        "--verbose",
+        "0",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """GMF and MLP runs, then a NeuMF run pre-trained from them, all through the CLI."""
+    root = tmp_path_factory.mktemp("runs")
+    paths = {name: root / name for name in ("gmf", "mlp", "neumf")}
+    assert main(train_args("gmf", paths["gmf"], "--lr", "0.005")) == 0
+    assert main(train_args("mlp", paths["mlp"], "--lr", "0.005")) == 0
+    pretrain = ["--pretrain-gmf", str(paths["gmf"]), "--pretrain-mlp", str(paths["mlp"])]
+    assert main(train_args("neumf", paths["neumf"], *pretrain)) == 0
+    return paths
+
+
+def read_metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def error_line(capsys) -> str:
+    """The single line the CLI printed on stderr."""
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", ["gmf", "mlp", "neumf"])
+def test_train_writes_a_complete_run_folder(runs, name):
+    """metrics.json, model.keras, history.csv and hit_rate.png, with the documented keys."""
+    run = runs[name]
+    for filename in ("metrics.json", "model.keras", "history.csv", "hit_rate.png"):
+        assert (run / filename).is_file(), filename
+    assert (run / "hit_rate.png").read_bytes().startswith(PNG_SIGNATURE)
+
+    metrics = read_metrics(run)
+    assert {"model", "dataset", "config", "best", "final", "history"} <= set(metrics)
+    assert metrics["model"] == name and metrics["dataset"] == "synthetic"
+    assert set(metrics["best"]) == {"epoch", "hr@10", "ndcg@10"}
+    assert set(metrics["final"]) == {"hr@10", "ndcg@10"}
+    history = metrics["history"]
+    assert [row["epoch"] for row in history] == [1, 2]
+    for row in history:
+        assert {"epoch", "loss", "hr@10", "ndcg@10", "train_seconds", "eval_seconds"} <= set(row)
+        assert 0 <= row["ndcg@10"] <= row["hr@10"] <= 1
+    best = max(history, key=lambda row: row["hr@10"])
+    assert metrics["best"] == {
+        "epoch": best["epoch"],
+        "hr@10": best["hr@10"],
+        "ndcg@10": best["ndcg@10"],
+    }
+    assert metrics["final"] == {"hr@10": history[-1]["hr@10"], "ndcg@10": history[-1]["ndcg@10"]}
+    assert metrics["config"]["layers"] == [16, 8, 4]
+    assert metrics["config"]["seed"] == 0
+
+
+def test_pretrained_neumf_records_its_pretraining(runs):
+    """Pre-trained NeuMF: flagged in the config, default learning rate 1e-4."""
+    config = read_metrics(runs["neumf"])["config"]
+    assert config["pretrained"] is True
+    assert config["lr"] == pytest.approx(1e-4)
+    assert config["pretrain_gmf"] == str(runs["gmf"])
+    assert read_metrics(runs["gmf"])["config"]["pretrained"] is False
+
+
+def test_pretrained_neumf_starts_from_the_pretrained_weights(runs):
+    """NeuMF's embeddings stay close to the GMF and MLP runs' after fine-tuning at 1e-4."""
+    neumf = keras.saving.load_model(runs["neumf"] / "model.keras")
+    sources = {
+        "gmf": keras.saving.load_model(runs["gmf"] / "model.keras"),
+        "mlp": keras.saving.load_model(runs["mlp"] / "model.keras"),
+    }
+    for name in ("gmf_user_embedding", "gmf_item_embedding", "mlp_user_embedding"):
+        source = sources[name[:3]].get_layer(name).get_weights()[0].ravel()
+        tuned = neumf.get_layer(name).get_weights()[0].ravel()
+        assert np.corrcoef(source, tuned)[0, 1] > 0.9, name
+
+
+@pytest.mark.parametrize("name", ["gmf", "neumf"])
+def test_evaluate_reproduces_the_best_epoch(runs, capsys, name):
+    """`evaluate --run` scores the saved (best) model like training did at that epoch."""
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(runs[name])]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["protocol"] == "sampled (99 negatives)"
+    # One user's hit may flip on float rounding between the XLA and plain forward passes.
+    expected = read_metrics(runs[name])["best"]["hr@10"]
+    assert result["hr@10"] == pytest.approx(expected, abs=1.5 / 1000)
+
+
+def test_evaluate_full_ranking(runs, capsys):
+    """Full ranking runs, and ranking against more candidates cannot raise the hit rate."""
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(runs["gmf"]), "--full-ranking"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["protocol"] == "full ranking"
+    assert main(["evaluate", "--run", str(runs["gmf"])]) == 0
+    sampled = json.loads(capsys.readouterr().out)
+    assert 0 <= full["hr@10"] <= sampled["hr@10"]
+    assert 0 <= full["ndcg@10"] <= sampled["ndcg@10"]
+
+
+def test_recommend_prints_unseen_items(runs, capsys):
+    """`recommend --top 5` lists 5 distinct items, none from the user's training history."""
+    capsys.readouterr()
+    assert main(["recommend", "--run", str(runs["gmf"]), "--user", "0", "--top", "5"]) == 0
+    out = capsys.readouterr().out
+    listed = re.findall(r"^\s*\d+\. item (\S+)$", out, flags=re.MULTILINE)
+    assert len(listed) == 5 and len(set(listed)) == 5
+    dataset = synthetic(seed=0)
+    user = int(np.flatnonzero(dataset.user_labels == 0)[0])
+    history = {str(dataset.item_labels[i]) for i in dataset.history(user)}
+    assert f"user 0: {len(history)} items in training" in out
+    assert not history & set(listed)
+
+
+def test_recommend_ranks_unseen_items_by_score():
+    """recommend() returns the top-scoring items outside the history, best first."""
+    dataset = hand_dataset({0: [9, 7]}, {0: 2}, {0: [0, 1]}, num_items=10)
+    np.testing.assert_array_equal(recommend(ScoreByItem(), dataset, 0, top=3), [8, 6, 5])
+
+
+def test_plot_writes_a_png(runs, tmp_path, capsys):
+    out = tmp_path / "figures" / "x.png"
+    assert main(["plot", str(runs["gmf"]), str(runs["mlp"]), "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+# --- Bad input: exit status 2 and one line on stderr -------------------------------------
+
+
+def test_unknown_dataset(tmp_path, capsys):
+    argv = ["train", "--model", "gmf", "--dataset", "nope", "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "unknown dataset 'nope'" in error_line(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_pretrain_with_wrong_factors(runs, tmp_path, capsys):
+    """Pre-trained GMF with 8 factors cannot seed a NeuMF with 16: a shape mismatch."""
+    pretrain = ["--pretrain-gmf", str(runs["gmf"]), "--pretrain-mlp", str(runs["mlp"])]
+    argv = train_args("neumf", tmp_path / "r", "--factors", "16", *pretrain)
+    assert main(argv) == 2
+    line = error_line(capsys)
+    assert "gmf_user_embedding" in line and "shape" in line
+    assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_pretrain_with_other_layers(runs, tmp_path, capsys):
+    pretrain = ["--pretrain-gmf", str(runs["gmf"]), "--pretrain-mlp", str(runs["mlp"])]
+    argv = [*train_args("neumf", tmp_path / "r", *pretrain), "--layers", "16,8"]
+    assert main(argv) == 2
+    assert "NeuMF lacks" in error_line(capsys)
+
+
+@pytest.mark.parametrize("model", ["gmf", "neumf"])
+def test_pretrain_flags_need_neumf_and_both_runs(runs, tmp_path, capsys, model):
+    """Pre-training flags on GMF, or only one of the two on NeuMF: refused."""
+    argv = train_args(model, tmp_path / "r", "--pretrain-gmf", str(runs["gmf"]))
+    assert main(argv) == 2
+    assert "--pretrain-gmf and --pretrain-mlp go together, with --model neumf" in error_line(capsys)
+
+
+def test_pretrain_from_another_dataset(runs, tmp_path, capsys):
+    """A pre-trained run must come from the same dataset."""
+    metrics = read_metrics(runs["gmf"])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "metrics.json").write_text(json.dumps({**metrics, "dataset": "ml-1m"}))
+    pretrain = ["--pretrain-gmf", str(other), "--pretrain-mlp", str(runs["mlp"])]
+    assert main(train_args("neumf", tmp_path / "r", *pretrain)) == 2
+    assert "trained on dataset 'ml-1m', not 'synthetic'" in error_line(capsys)
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--factors", "--batch-size"])
+def test_train_refuses_non_positive_sizes(tmp_path, capsys, flag):
+    argv = [*train_args("gmf", tmp_path / "r"), flag, "0"]
+    assert main(argv) == 2
+    assert f"{flag} must be >= 1, got 0" in error_line(capsys)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "recommend", "plot"])
+def test_run_folder_without_metrics(tmp_path, capsys, command):
+    """A folder that is not a run: the error names it and metrics.json."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = {
+        "evaluate": ["evaluate", "--run", str(empty)],
+        "recommend": ["recommend", "--run", str(empty), "--user", "0"],
+        "plot": ["plot", str(empty), "--out", str(tmp_path / "x.png")],
+    }[command]
+    assert main(argv) == 2
+    assert f"{empty}: no metrics.json" in error_line(capsys)
+
+
+def test_corrupt_metrics_json(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text("{not json")
+    assert main(["evaluate", "--run", str(run)]) == 2
+    assert "metrics.json: not valid JSON" in error_line(capsys)
+
+
+def test_unknown_user(runs, capsys):
+    assert main(["recommend", "--run", str(runs["gmf"]), "--user", "99999"]) == 2
+    assert "user '99999' is not in dataset 'synthetic'" in error_line(capsys)
+
+
+def test_recommend_refuses_top_zero(runs, capsys):
+    assert main(["recommend", "--run", str(runs["gmf"]), "--user", "0", "--top", "0"]) == 2
+    assert "--top must be >= 1, got 0" in error_line(capsys)
+
+
+def test_module_help_runs():
+    """`python -m ncf_keras --help` lists the four commands."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ncf_keras", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("train", "evaluate", "recommend", "plot"):
+        assert command in result.stdout

@@ -1,0 +1,218 @@
+"""GMF, MLP and NeuMF builders, NeuMF pre-training, and saving to .keras."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from ncf_keras import models
+from ncf_keras.errors import DataError
+
+NUM_USERS, NUM_ITEMS = 11, 17
+
+
+def batch(n: int = 9, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "user": rng.integers(0, NUM_USERS, n).astype(np.int32),
+        "item": rng.integers(0, NUM_ITEMS, n).astype(np.int32),
+    }
+
+
+def embedding_shape(model: keras.Model, name: str) -> tuple[int, ...]:
+    return tuple(model.get_layer(name).embeddings.shape)
+
+
+def randomize(model: keras.Model, seed: int) -> keras.Model:
+    """Overwrite every weight with N(0, 0.5) noise, so copies are easy to tell apart."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([rng.normal(0, 0.5, w.shape) for w in layer.get_weights()])
+    return model
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: models.gmf(NUM_USERS, NUM_ITEMS, factors=4),
+        lambda: models.mlp(NUM_USERS, NUM_ITEMS, layers=[8, 4, 2]),
+        lambda: models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[6, 4]),
+    ],
+    ids=["gmf", "mlp", "neumf"],
+)
+def test_models_output_one_probability_per_pair(build):
+    """Each model maps a batch of (user, item) ids to probabilities of shape (batch, 1)."""
+    model = randomize(build(), seed=1)
+    scores = np.asarray(model.predict(batch(9), verbose=0))
+    assert scores.shape == (9, 1)
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert np.unique(scores).size > 1  # depends on the input
+
+
+def test_gmf_embeddings_have_the_factor_size():
+    model = models.gmf(NUM_USERS, NUM_ITEMS, factors=5)
+    assert embedding_shape(model, "gmf_user_embedding") == (NUM_USERS, 5)
+    assert embedding_shape(model, "gmf_item_embedding") == (NUM_ITEMS, 5)
+    assert tuple(model.get_layer("prediction").kernel.shape) == (5, 1)
+
+
+def test_mlp_embeddings_are_half_the_first_layer():
+    """layers[0] is both embeddings side by side: each is layers[0] // 2 wide."""
+    model = models.mlp(NUM_USERS, NUM_ITEMS, layers=[10, 6, 3])
+    assert embedding_shape(model, "mlp_user_embedding") == (NUM_USERS, 5)
+    assert embedding_shape(model, "mlp_item_embedding") == (NUM_ITEMS, 5)
+    assert tuple(model.get_layer("mlp_layer1").kernel.shape) == (10, 6)
+    assert tuple(model.get_layer("mlp_layer2").kernel.shape) == (6, 3)
+    assert tuple(model.get_layer("prediction").kernel.shape) == (3, 1)
+
+
+def test_neumf_has_separate_embeddings_and_a_fused_output():
+    model = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
+    assert embedding_shape(model, "gmf_user_embedding") == (NUM_USERS, 3)
+    assert embedding_shape(model, "mlp_item_embedding") == (NUM_ITEMS, 4)
+    assert tuple(model.get_layer("prediction").kernel.shape) == (3 + 2, 1)
+
+
+def test_embeddings_start_small_distinct_and_seeded():
+    """N(0, 0.01) embeddings: user and item tables differ, and the global seed fixes them."""
+    keras.utils.set_random_seed(4)
+    first = models.neumf(NUM_USERS, NUM_ITEMS, factors=4, layers=[8, 4])
+    keras.utils.set_random_seed(4)
+    again = models.neumf(NUM_USERS, NUM_ITEMS, factors=4, layers=[8, 4])
+    keras.utils.set_random_seed(5)
+    other = models.neumf(NUM_USERS, NUM_ITEMS, factors=4, layers=[8, 4])
+    names = ["gmf_user_embedding", "gmf_item_embedding", "mlp_user_embedding", "mlp_item_embedding"]
+    tables = [first.get_layer(n).get_weights()[0] for n in names]
+    for table in tables:
+        assert 0.003 < table.std() < 0.03
+    # No two tables share their leading rows (a shared, fixed-seed initializer would).
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert not np.allclose(tables[a][:NUM_USERS], tables[b][:NUM_USERS])
+    for name in names:
+        np.testing.assert_array_equal(
+            first.get_layer(name).get_weights()[0], again.get_layer(name).get_weights()[0]
+        )
+    assert not np.allclose(
+        first.get_layer(names[0]).get_weights()[0], other.get_layer(names[0]).get_weights()[0]
+    )
+
+
+@pytest.mark.parametrize("layers", [[7, 4], [9, 4, 2], [8]])
+def test_mlp_refuses_an_odd_first_layer_or_a_single_layer(layers):
+    """layers[0] must be even and there must be at least two sizes: DataError naming them."""
+    text = ",".join(map(str, layers))
+    with pytest.raises(DataError, match=rf"--layers {text}: need at least two sizes"):
+        models.mlp(NUM_USERS, NUM_ITEMS, layers=layers)
+    with pytest.raises(DataError, match=rf"--layers {text}"):
+        models.neumf(NUM_USERS, NUM_ITEMS, layers=layers)
+
+
+def test_l2_adds_regularization_losses():
+    model = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[6, 4], l2=0.01)
+    model(batch(4))
+    assert len(model.losses) == 4 + 1  # four embeddings and one hidden layer
+    assert models.gmf(NUM_USERS, NUM_ITEMS).losses == []
+
+
+# --- Pre-training -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def pretrained() -> tuple[keras.Model, keras.Model]:
+    """A GMF and an MLP with distinctive random weights, biases included."""
+    gmf = randomize(models.gmf(NUM_USERS, NUM_ITEMS, factors=3), seed=2)
+    mlp = randomize(models.mlp(NUM_USERS, NUM_ITEMS, layers=[8, 4, 2]), seed=3)
+    return gmf, mlp
+
+
+def test_load_pretrained_copies_embeddings_and_layers(pretrained):
+    gmf, mlp = pretrained
+    neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
+    assert models.load_pretrained(neumf, gmf, mlp, alpha=0.3) is neumf
+    for source, names in (
+        (gmf, ["gmf_user_embedding", "gmf_item_embedding"]),
+        (mlp, ["mlp_user_embedding", "mlp_item_embedding", "mlp_layer1", "mlp_layer2"]),
+    ):
+        for name in names:
+            for got, want in zip(
+                neumf.get_layer(name).get_weights(),
+                source.get_layer(name).get_weights(),
+                strict=True,
+            ):
+                np.testing.assert_array_equal(got, want)
+
+
+def test_load_pretrained_builds_the_weighted_output_layer(pretrained):
+    """h = [alpha h_gmf, (1 - alpha) h_mlp] and b = alpha b_gmf + (1 - alpha) b_mlp."""
+    gmf, mlp = pretrained
+    alpha = 0.3
+    neumf = models.load_pretrained(
+        models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2]), gmf, mlp, alpha
+    )
+    h_gmf, b_gmf = gmf.get_layer("prediction").get_weights()
+    h_mlp, b_mlp = mlp.get_layer("prediction").get_weights()
+    kernel, bias = neumf.get_layer("prediction").get_weights()
+    np.testing.assert_allclose(kernel[:3], alpha * h_gmf, rtol=1e-6)
+    np.testing.assert_allclose(kernel[3:], (1 - alpha) * h_mlp, rtol=1e-6)
+    np.testing.assert_allclose(bias, alpha * b_gmf + (1 - alpha) * b_mlp, rtol=1e-6)
+    # So NeuMF's logit is the alpha-weighted sum of the two models' logits.
+    x = batch(12, seed=5)
+    fused = logit(np.asarray(neumf.predict(x, verbose=0), np.float64))
+    g = logit(np.asarray(gmf.predict(x, verbose=0), np.float64))
+    m = logit(np.asarray(mlp.predict(x, verbose=0), np.float64))
+    np.testing.assert_allclose(fused, alpha * g + (1 - alpha) * m, rtol=1e-4, atol=1e-4)
+
+
+def test_load_pretrained_refuses_mismatched_factors(pretrained):
+    """A GMF with other factors than NeuMF's: DataError naming the layer and shapes."""
+    _, mlp = pretrained
+    gmf = models.gmf(NUM_USERS, NUM_ITEMS, factors=4)
+    neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
+    with pytest.raises(DataError, match=r"gmf layer 'gmf_user_embedding' has weights of shape"):
+        models.load_pretrained(neumf, gmf, mlp)
+
+
+def test_load_pretrained_refuses_mismatched_layers(pretrained):
+    """An MLP with a layer NeuMF lacks, or a different last layer: DataError."""
+    gmf, _ = pretrained
+    neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4])
+    deeper = models.mlp(NUM_USERS, NUM_ITEMS, layers=[8, 4, 2])
+    with pytest.raises(DataError, match=r"layer 'mlp_layer2', which NeuMF lacks"):
+        models.load_pretrained(neumf, gmf, deeper)
+    shallower = models.mlp(NUM_USERS, NUM_ITEMS, layers=[8, 4])
+    neumf_deep = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
+    with pytest.raises(DataError, match=r"prediction layers give a \(7, 1\) kernel"):
+        models.load_pretrained(neumf_deep, gmf, shallower)
+
+
+def test_load_pretrained_refuses_another_dataset_size(pretrained):
+    """Embeddings for a different number of users do not fit: DataError."""
+    gmf, mlp = pretrained
+    neumf = models.neumf(NUM_USERS + 1, NUM_ITEMS, factors=3, layers=[8, 4, 2])
+    with pytest.raises(DataError, match=r"NeuMF expects \[\(12, 3\)\]"):
+        models.load_pretrained(neumf, gmf, mlp)
+
+
+@pytest.mark.parametrize("name", ["gmf", "neumf"])
+def test_saved_model_reloads_and_predicts_the_same(tmp_path, name):
+    """A .keras file reloads with keras.saving.load_model, no custom objects needed."""
+    if name == "gmf":
+        model = models.gmf(NUM_USERS, NUM_ITEMS, factors=3)
+    else:
+        model = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
+    randomize(model, seed=7)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = batch(20, seed=8)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7
+    )
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
