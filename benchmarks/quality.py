@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -155,8 +156,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     parser.add_argument("--negatives", type=int, default=4)
-    parser.add_argument("--pretrain-optimizer", default="adam")
-    parser.add_argument("--pretrain-lr", type=float, default=1e-4)
+    parser.add_argument("--pretrain-optimizer", default="sgd", help="fine-tunes pre-trained NeuMF")
+    parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -166,6 +167,8 @@ def main() -> None:
         key: value for key, value in vars(args).items() if key not in ("data_dir", "out")
     }
     results["machine"] = f"{platform.processor() or platform.machine()}, keras {keras.__version__}"
+    command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
+    results["commands"] = [*results.get("commands", []), command]
     done = {(r["model"], r["factors"], r["seed"]) for r in results["runs"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
 

@@ -8,13 +8,36 @@ Modules, one idea each:
 * `models`: the GMF, MLP and NeuMF builders, and NeuMF pre-training.
 * `metrics`: HR@K and NDCG@K, sampled or full ranking.
 * `training`: the per-epoch data, the evaluation callback and `train`.
-* `plots`: hit-rate curves with the paper's values.
+* `runs`: the run folders that training writes.
+* `plots`, `diagrams`: hit-rate curves, and pictures of a model's layers.
 * `paper`: the numbers the paper reports.
 * `cli`: `python -m ncf_keras`.
 """
 
+import contextlib
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
-
 __version__ = "0.1.0"
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null: TensorFlow's C++ start-up lines
+    ("All log messages before absl::InitializeLog()...", "failed call to cuInit"
+    on a machine without a GPU driver) ignore its log level."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+with _native_stderr_silenced():
+    import keras  # loads the backend, TensorFlow by default
+
+    keras.ops.zeros(1)  # the backend's first op starts its devices, with more such lines

@@ -68,10 +68,14 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
     target = folder / remote.filename
     if target.exists():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
-        try:
-            partial = keras.utils.get_file(
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=folder, prefix=".download-")
+    except OSError as e:
+        raise DataError(f"cannot write to {folder}: {e.strerror}") from None
+    try:
+        partial = Path(
+            keras.utils.get_file(
                 fname=remote.filename,
                 origin=remote.url,
                 file_hash=remote.sha256,
@@ -79,15 +83,22 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
                 cache_dir=tmp,
                 cache_subdir=".",
             )
-        except ValueError as e:  # get_file's hash mismatch
-            raise DataError(
-                f"{remote.url}: sha256 mismatch; the download is corrupt "
-                f"or truncated and was not kept ({e})"
-            ) from None
-        except Exception as e:  # network errors: get_file re-raises them as Exception
-            raise DataError(f"could not download {remote.url}: {e}") from None
-        verify(Path(partial), remote)
-        Path(partial).replace(target)
+        )
+        verify(partial, remote)
+        partial.replace(target)
+    except ValueError as e:  # get_file's sha256 mismatch (DataError is a ValueError too)
+        if isinstance(e, DataError):
+            raise
+        raise DataError(
+            f"{remote.url}: sha256 mismatch; the download is corrupt or truncated and was not kept"
+        ) from None
+    except Exception as e:  # get_file re-raises network errors as a bare Exception
+        raise DataError(
+            f"could not download {remote.url} ({e}); offline? put {remote.filename} "
+            f"into {folder} yourself"
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

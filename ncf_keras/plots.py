@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_hit_rate(
@@ -19,8 +20,9 @@ def plot_hit_rate(
     Args:
         curves: label -> HR@10 after epochs 1, 2, ...
         path: where to write the PNG (written to a temporary file, then renamed).
-        references: label -> a reported HR@10, drawn as a dashed horizontal line
-            in the colour of the curve with the same label (grey otherwise).
+        references: label -> the HR@10 the paper reports, drawn as a dashed
+            horizontal line labelled "paper", in the colour of the curve with
+            the same label (grey otherwise).
         title: the figure title.
 
     Returns: the matplotlib Figure.
@@ -38,6 +40,7 @@ def plot_hit_rate(
             color=colours.get(label, "grey"),
             label=f"{label}: paper {value:.3f}",
         )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("HR@10")
     ax.set_title(title)

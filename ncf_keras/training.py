@@ -30,11 +30,16 @@ class TrainingSamples(keras.utils.PyDataset):
     """Shuffled pointwise batches: every training positive plus sampled negatives.
 
     Each batch is ({"user": int32 (b,), "item": int32 (b,)}, label float32 (b,)),
-    with b = batch_size (the last batch may be smaller). The negatives are
-    redrawn at the start of every epoch from `np.random.default_rng([seed, epoch])`,
-    so a seed fixes every epoch's rows.
+    with b = batch_size (the last batch may be smaller). Epoch e's rows come from
+    `np.random.default_rng([seed, e])`, so a seed fixes every epoch's rows.
+
+    A new epoch's negatives are drawn when an epoch begins after every batch of
+    the current draw has been served. Counting epochs that way, rather than
+    counting `on_epoch_begin` calls, stays right when Keras peeks at a batch
+    before training (the JAX trainer does, in its first `fit`).
 
     Attributes:
+        epoch: the epoch whose rows are served now.
         sample_seconds: {epoch: (start time, seconds)} of each draw, for timing.
     """
 
@@ -47,7 +52,6 @@ class TrainingSamples(keras.utils.PyDataset):
         self.batch_size = batch_size
         self.seed = seed
         self.sample_seconds: dict[int, tuple[float, float]] = {}
-        self._epochs_begun = 0
         self._draw(0)
 
     def _draw(self, epoch: int) -> None:
@@ -61,17 +65,18 @@ class TrainingSamples(keras.utils.PyDataset):
             np.random.default_rng([self.seed, epoch]),
         )
         self.epoch = epoch
+        self._served = 0
         self.sample_seconds[epoch] = (start, time.perf_counter() - start)
 
     def on_epoch_begin(self) -> None:
-        epoch, self._epochs_begun = self._epochs_begun, self._epochs_begun + 1
-        if self.epoch != epoch:
-            self._draw(epoch)
+        if self._served >= len(self):
+            self._draw(self.epoch + 1)
 
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
 
     def __getitem__(self, index: int):
+        self._served += 1
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
         return {"user": self.users[rows], "item": self.items[rows]}, self.labels[rows]
 

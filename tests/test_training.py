@@ -67,6 +67,8 @@ def test_training_samples_redraw_negatives_each_epoch(small_synthetic):
         for _ in range(count):
             samples.on_epoch_begin()
             drawn.append(samples.items.copy())
+            for index in range(len(samples)):  # serve the whole epoch, as fit does
+                samples[index]
         return drawn
 
     first, again, other = epochs(1, 3), epochs(1, 3), epochs(2, 3)
@@ -79,6 +81,16 @@ def test_training_samples_redraw_negatives_each_epoch(small_synthetic):
         d.train_users, d.train_items, d.unseen_in_train, 4, np.random.default_rng([1, 2])
     )
     np.testing.assert_array_equal(first[2], expected[1])
+
+
+def test_a_peek_before_training_does_not_skip_an_epoch(small_synthetic):
+    """Keras may read a batch before the first epoch (JAX does): epoch 0 is still rng([seed, 0])."""
+    samples = TrainingSamples(small_synthetic, negatives=4, batch_size=256, seed=3)
+    first = samples.items.copy()
+    samples[0]
+    samples.on_epoch_begin()
+    assert samples.epoch == 0
+    np.testing.assert_array_equal(samples.items, first)
 
 
 def test_fit_redraws_negatives_at_every_epoch(small_synthetic):
