@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import urllib.error
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -93,9 +94,14 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
             f"{remote.url}: sha256 mismatch; the download is corrupt or truncated and was not kept"
         ) from None
     except Exception as e:  # get_file re-raises network errors as a bare Exception
+        cause = e.__context__  # the URLError behind get_file's message, if any
+        if isinstance(cause, urllib.error.HTTPError):
+            reason = f"HTTP {cause.code} {cause.reason}"
+        else:
+            reason = getattr(cause, "reason", e)
         raise DataError(
-            f"could not download {remote.url} ({e}); offline? put {remote.filename} "
-            f"into {folder} yourself"
+            f"could not download {remote.url} ({reason}); put {remote.filename} "
+            f"into {folder} yourself if this machine is offline"
         ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
