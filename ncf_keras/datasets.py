@@ -353,7 +353,8 @@ def _read_table(
     if missing.any():
         row = int(np.argmax(missing))
         raise DataError(
-            f"{label}: line {row + 1 + int(header)}: expected {fields} fields, found missing values"
+            f"{label}: line {row + 1 + int(header)}: expected {fields} non-empty fields, "
+            f"saw {df.iloc[row].notna().sum()}"
         )
     for col in numeric:
         if not pd.api.types.is_numeric_dtype(df[col]):

@@ -241,12 +241,12 @@ MALFORMED = {
     "missing-field": (
         "c.csv",
         ["1,2,5,10", "1,3,5,11", "2,4"],
-        r"line 3: expected 4 fields, found missing values",
+        r"line 3: expected 4 non-empty fields, saw 2",
     ),
     "blank-line": (
         "d.csv",
         ["1,2", "1,3", "", "2,4", "2,5"],
-        r"line 3: expected 2 fields, found missing values",
+        r"line 3: expected 2 non-empty fields, saw 0",
     ),
     "rating-not-a-number": (
         "e.csv",
@@ -449,7 +449,9 @@ def test_ncf_negative_rows_need_99_negatives(ncf_split, no_download):
     rows = ncf_split.negative_rows()
     rows[4] = rows[4][:-1]
     corrupt(ncf_split, "negative", rows)
-    with pytest.raises(DataError, match=r"test\.negative: line 5: expected 100 fields"):
+    with pytest.raises(
+        DataError, match=r"test\.negative: line 5: expected 100 non-empty fields, saw 99"
+    ):
         movielens_1m_ncf(ncf_split.data_dir)
 
 
