@@ -18,7 +18,13 @@ from ncf_keras.datasets import Dataset, load_dataset
 from ncf_keras.errors import DataError
 from ncf_keras.metrics import evaluate, score
 from ncf_keras.runs import load_run_model, plot_runs, read_run, write_run
-from ncf_keras.training import compile_model, summarize, train
+from ncf_keras.training import (
+    FINE_TUNE_LEARNING_RATE,
+    LEARNING_RATE,
+    compile_model,
+    summarize,
+    train,
+)
 
 MODELS = ("gmf", "mlp", "neumf")
 
@@ -150,7 +156,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Pre-trained NeuMF is fine-tuned with plain SGD, as in the paper: Adam's fresh
     # moment estimates move it away from the pre-trained optimum (see the benchmarks).
     optimizer = args.optimizer or ("sgd" if pretrained else "adam")
-    lr = args.lr if args.lr is not None else (1e-3 if pretrained else 3e-3)
+    lr = (
+        args.lr
+        if args.lr is not None
+        else (FINE_TUNE_LEARNING_RATE if pretrained else LEARNING_RATE)
+    )
 
     keras.utils.set_random_seed(args.seed)
     dataset = load_dataset(args.dataset, args.data_dir, args.seed)

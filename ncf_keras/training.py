@@ -24,6 +24,8 @@ from ncf_keras.metrics import evaluate
 from ncf_keras.sampling import training_instances
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
+LEARNING_RATE = 3e-3  # Adam, for batches of 1024 (the paper: 1e-3 for batches of 256)
+FINE_TUNE_LEARNING_RATE = 1e-3  # SGD, for pre-trained NeuMF, as in the paper
 
 
 class TrainingSamples(keras.utils.PyDataset):
@@ -138,7 +140,7 @@ class HistoryCSV(keras.callbacks.CSVLogger):
 def compile_model(
     model: keras.Model,
     optimizer: str = "adam",
-    learning_rate: float = 3e-3,
+    learning_rate: float = LEARNING_RATE,
     jit_compile: bool | str = "auto",
 ) -> keras.Model:
     """Compile for binary cross-entropy (the paper's log loss, eq. 7).
