@@ -571,10 +571,7 @@ def synthetic(
     return leave_one_out("synthetic", users, picks.ravel(), None, seed)
 
 
-_COLUMN_NAMES = {
-    "rating": ("rating", "ratings", "score", "stars", "value"),
-    "order": ("timestamp", "time", "ts", "date", "datetime", "order", "seq", "position"),
-}
+TIME_COLUMNS = ("timestamp", "time", "ts", "date", "datetime", "order", "seq", "position")
 
 
 def from_file(
@@ -613,7 +610,7 @@ def from_file(
         ("user" in f or "item" in f) and not any(c.isdigit() for c in f) for f in fields
     ) or any(not _is_number(f) for f in fields[2:])
     roles = ["user", "item", "rating", "order"][: len(fields)]
-    if header and len(fields) == 3 and fields[2] in _COLUMN_NAMES["order"]:
+    if header and len(fields) == 3 and fields[2] in TIME_COLUMNS:
         roles[2] = "order"
     numeric = tuple(c for c, role in enumerate(roles) if role in ("rating", "order"))
     df = _read_table(path, str(path), sep, len(fields), header=header, numeric=numeric)

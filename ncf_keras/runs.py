@@ -23,7 +23,7 @@ from ncf_keras.training import summarize, write_json
 
 
 def run_label(metrics: dict) -> str:
-    """ "neumf-pretrained" for a pre-trained NeuMF run, else the model name."""
+    """The run's label: "neumf-pretrained" for a pre-trained NeuMF run, else the model name."""
     return metrics["model"] + ("-pretrained" if metrics["config"].get("pretrained") else "")
 
 
