@@ -15,7 +15,11 @@ Rows: ItemPop, a dot-product MF baseline, GMF, MLP, NeuMF and NeuMF pre-trained
 from the same seed's GMF and MLP, at predictive factors 8 and 64.
 
     python benchmarks/quality.py --data-dir ../shared/data --factors 8 --seeds 0,1,2
-    python benchmarks/quality.py --data-dir ../shared/data --factors 64 --seeds 0
+    python benchmarks/quality.py --data-dir ../shared/data --factors 64 --seeds 0 --lr 0.001
+
+Each run's settings are stored with it. Runs with other settings belong in
+their own file (`--out benchmarks/results/quality-NAME.json`): tables.py lists
+those as tuning runs.
 
 Results go to a JSON file (default `benchmarks/results/quality.json`), updated
 after every run; runs already in it are skipped, so a long benchmark can be
@@ -26,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import keras
@@ -42,29 +48,34 @@ from ncf_keras.training import RankingEvaluation, TrainingSamples, compile_model
 RESULTS = Path(__file__).parent / "results" / "quality.json"
 
 
-def mf(num_users: int, num_items: int, factors: int) -> keras.Model:
+def mf(num_users: int, num_items: int, factors: int, l2: float = 0.0) -> keras.Model:
     """Plain matrix factorisation: y_hat = sigmoid(p_u . q_i + b_i)."""
     user = keras.Input(shape=(), dtype="int32", name="user")
     item = keras.Input(shape=(), dtype="int32", name="item")
     normal = "random_normal"  # N(0, 0.05); N(0, 0.01) makes a plain dot product start too slowly
-    p = keras.layers.Embedding(num_users, factors, embeddings_initializer=normal)(user)
-    q = keras.layers.Embedding(num_items, factors, embeddings_initializer=normal)(item)
+    regularizer = keras.regularizers.L2(l2) if l2 else None
+    p = keras.layers.Embedding(
+        num_users, factors, embeddings_initializer=normal, embeddings_regularizer=regularizer
+    )(user)
+    q = keras.layers.Embedding(
+        num_items, factors, embeddings_initializer=normal, embeddings_regularizer=regularizer
+    )(item)
     bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros")(item)
     logit = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), bias])
     output = keras.layers.Activation("sigmoid", name="prediction")(logit)
     return keras.Model({"user": user, "item": item}, output, name="mf")
 
 
-def build(name: str, data: Dataset, factors: int) -> keras.Model:
+def build(name: str, data: Dataset, factors: int, l2: float) -> keras.Model:
     """The model of a row; at factor f the MLP tower is [8f, 4f, 2f, f], as in the paper."""
     layers = [8 * factors, 4 * factors, 2 * factors, factors]
     if name == "mf":
-        return mf(data.num_users, data.num_items, factors)
+        return mf(data.num_users, data.num_items, factors, l2)
     if name == "gmf":
-        return models.gmf(data.num_users, data.num_items, factors)
+        return models.gmf(data.num_users, data.num_items, factors, l2)
     if name == "mlp":
-        return models.mlp(data.num_users, data.num_items, layers)
-    return models.neumf(data.num_users, data.num_items, factors, layers)
+        return models.mlp(data.num_users, data.num_items, layers, l2)
+    return models.neumf(data.num_users, data.num_items, factors, layers, l2)
 
 
 class ItemPop:
@@ -96,7 +107,7 @@ def run_model(
 ) -> tuple[dict, keras.Model]:
     """Train one row with early stopping on validation; return its record and model."""
     keras.utils.set_random_seed(seed)
-    model = build(name, data, factors)
+    model = build(name, data, factors, args.l2)
     optimizer, lr = "adam", args.lr
     if pretrained_from is not None:
         models.load_pretrained(model, *pretrained_from)
@@ -131,6 +142,7 @@ def run_model(
         }
 
     record = {
+        "settings": run_settings(args, pretrained_from is not None),
         "epochs_run": len(h["loss"]),
         "seconds": seconds,
         "validation": {"hr@10": h["val_hr@10"][chosen], "ndcg@10": h["val_ndcg@10"][chosen]},
@@ -141,6 +153,31 @@ def run_model(
         "curve": {"val_hr@10": h["val_hr@10"], "test_hr@10": h["test_hr@10"]},
     }
     return record, model
+
+
+def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
+    """The hyperparameters one trained row used, stored with its record."""
+    settings = {
+        "optimizer": args.pretrain_optimizer if fine_tuned else "adam",
+        "lr": args.pretrain_lr if fine_tuned else args.lr,
+    }
+    for key in ("l2", "batch_size", "negatives", "epochs", "patience"):
+        settings[key] = getattr(args, key)
+    return settings
+
+
+def machine() -> str:
+    """CPU, cores, Keras version and backend: 'AMD EPYC, 2 cores, keras 3.15.1 (tensorflow)'."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return f"{cpu}, {os.cpu_count()} cores, keras {keras.__version__} ({keras.backend.backend()})"
 
 
 def main() -> None:
@@ -156,6 +193,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     parser.add_argument("--negatives", type=int, default=4)
+    parser.add_argument(
+        "--l2", type=float, default=0.0, help="L2 on embedding tables and MLP kernels, per batch"
+    )
     parser.add_argument("--pretrain-optimizer", default="sgd", help="fine-tunes pre-trained NeuMF")
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -163,13 +203,20 @@ def main() -> None:
 
     data = load_dataset("ml-1m-ncf", args.data_dir)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
-    results["settings"] = {
-        key: value for key, value in vars(args).items() if key not in ("data_dir", "out")
-    }
-    results["machine"] = f"{platform.processor() or platform.machine()}, keras {keras.__version__}"
+    results["machine"] = machine()
     command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
     results["commands"] = [*results.get("commands", []), command]
-    done = {(r["model"], r["factors"], r["seed"]) for r in results["runs"]}
+    done = {(r["model"], r["factors"], r["seed"]): r.get("settings") for r in results["runs"]}
+    wanted = args.models.split(",")
+    factor_list = [int(f) for f in args.factors.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for key in product(wanted, factor_list, seeds):
+        settings = run_settings(args, key[0] == "neumf-pretrained")
+        if key[0] != "itempop" and done.get(key, settings) != settings:
+            raise SystemExit(
+                f"{args.out}: {key[0]} f={key[1]} seed={key[2]} was run with {done[key]}, "
+                f"not {settings}; write other settings to another file with --out"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def save(record: dict) -> None:
@@ -184,11 +231,10 @@ def main() -> None:
             flush=True,
         )
 
-    wanted = args.models.split(",")
-    for factors in [int(f) for f in args.factors.split(",")]:
+    for factors in factor_list:
         if "itempop" in wanted and ("itempop", factors, None) not in done:
             save({"model": "itempop", "factors": factors, "seed": None, **run_itempop(data)})
-        for seed in [int(s) for s in args.seeds.split(",")]:
+        for seed in seeds:
             validation = validation_split(data, seed)
             trained: dict[str, keras.Model] = {}
             for name in wanted:

@@ -4,7 +4,8 @@
   the start of each epoch, seeded by (seed, epoch).
 * `RankingEvaluation` is a callback that adds HR@K, NDCG@K and timings to the
   epoch logs, where the progress bar, `History`, `CSVLogger` and
-  `ModelCheckpoint` see them.
+  `ModelCheckpoint` see them; `AtomicModelCheckpoint` saves the best model
+  through a temporary file.
 * `compile_model` compiles for the log loss; `train` fits with both callbacks
   and, given a folder, saves the history and the best model there.
 """
@@ -137,6 +138,28 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         super().on_epoch_end(epoch + 1, logs)
 
 
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint` that saves to a hidden temporary `.keras` file, then renames it.
+
+    An interrupted save leaves the previous model in place, never a half-written one.
+    """
+
+    def __init__(self, filepath: str | Path, **kwargs):
+        self.final_path = Path(filepath)
+        partial = self.final_path.with_name(f".{self.final_path.stem}.partial.keras")
+        super().__init__(str(partial), **kwargs)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        partial = Path(self.filepath)
+        try:
+            super().on_epoch_end(epoch, logs)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        if partial.exists():
+            partial.replace(self.final_path)
+
+
 def compile_model(
     model: keras.Model,
     optimizer: str = "adam",
@@ -185,7 +208,7 @@ def train(
     """Fit a compiled model, evaluating HR@k and NDCG@k after every epoch.
 
     With `out_dir`, also writes `history.csv` (CSVLogger) and the best model
-    by HR@k as `model.keras` (ModelCheckpoint).
+    by HR@k as `model.keras` (AtomicModelCheckpoint).
 
     Returns the history: one dict per epoch with "epoch" (1-based), "loss",
     "hr@k", "ndcg@k", "sample_seconds", "train_seconds" and "eval_seconds".
@@ -199,8 +222,8 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         callbacks += [
             HistoryCSV(str(out / "history.csv")),
-            keras.callbacks.ModelCheckpoint(
-                str(out / "model.keras"), monitor=f"hr@{k}", mode="max", save_best_only=True
+            AtomicModelCheckpoint(
+                out / "model.keras", monitor=f"hr@{k}", mode="max", save_best_only=True
             ),
         ]
     fitted = model.fit(samples, epochs=epochs, callbacks=callbacks, verbose=verbose)

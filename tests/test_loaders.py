@@ -417,63 +417,60 @@ def test_movielens_1m_ncf_without_titles(tmp_path, no_download):
     assert dataset.title(7) == "item 7"
 
 
-def corrupt(split: NcfSplit, key: str, rows: list) -> Path:
-    return write_table(split.paths[key], rows, sep="\t")
+def with_row(rows: list, index: int, row: tuple) -> list:
+    """`rows` with rows[index] replaced by `row`."""
+    return [*rows[:index], row, *rows[index + 1 :]]
 
 
-def test_ncf_test_rows_must_be_one_per_user_in_order(ncf_split, no_download):
-    rows = ncf_split.test_rows()
-    rows[1], rows[2] = rows[2], rows[1]
-    corrupt(ncf_split, "test", rows)
-    with pytest.raises(DataError, match=r"test\.rating: line 2: expected user 1, saw 2"):
-        movielens_1m_ncf(ncf_split.data_dir)
+# Each rule of the NCF files: (file, how to break it, the error it must give).
+NCF_RULES = {
+    "test rows one per user, in order": (
+        "test",
+        lambda rows: [rows[0], rows[2], rows[1], *rows[3:]],
+        r"test\.rating: line 2: expected user 1, saw 2",
+    ),
+    "negative pairs match the test rows": (
+        "negative",
+        lambda rows: with_row(rows, 3, ("(3,128)", *rows[3][1:])),
+        r"test\.negative: its \(user,item\) pairs differ",
+    ),
+    "negative rows start with a pair": (
+        "negative",
+        lambda rows: with_row(rows, 2, ("2;5", *rows[2][1:])),
+        r"test\.negative: line 3: expected '\(user,item\)' first",
+    ),
+    "negative rows hold 99 negatives": (
+        "negative",
+        lambda rows: with_row(rows, 4, rows[4][:-1]),
+        r"test\.negative: line 5: expected 100 non-empty fields, saw 99",
+    ),
+    "train pairs are not repeated": (
+        "train",
+        lambda rows: [*rows, rows[0]],
+        r"train\.rating: contains duplicate",
+    ),
+    "train users have a test row": (
+        "train",
+        lambda rows: [*rows[:2], (6, 3, 1, 0), *rows[2:]],
+        r"train\.rating: line 3: user 6 has no test row",
+    ),
+    "train ids are integers": (
+        "train",
+        lambda rows: with_row(rows, 1, (rows[1][0], "x7", 1, 0)),
+        r"train\.rating: line 2: field 2 is not a number",
+    ),
+}
 
 
-def test_ncf_negative_pairs_must_match_the_test_rows(ncf_split, no_download):
-    rows = ncf_split.negative_rows()
-    rows[3] = ("(3,128)", *rows[3][1:])
-    corrupt(ncf_split, "negative", rows)
-    with pytest.raises(DataError, match=r"test\.negative: its \(user,item\) pairs differ"):
-        movielens_1m_ncf(ncf_split.data_dir)
-
-
-def test_ncf_negative_rows_must_start_with_a_pair(ncf_split, no_download):
-    rows = ncf_split.negative_rows()
-    rows[2] = ("2;5", *rows[2][1:])
-    corrupt(ncf_split, "negative", rows)
-    with pytest.raises(DataError, match=r"test\.negative: line 3: expected '\(user,item\)' first"):
-        movielens_1m_ncf(ncf_split.data_dir)
-
-
-def test_ncf_negative_rows_need_99_negatives(ncf_split, no_download):
-    rows = ncf_split.negative_rows()
-    rows[4] = rows[4][:-1]
-    corrupt(ncf_split, "negative", rows)
-    with pytest.raises(
-        DataError, match=r"test\.negative: line 5: expected 100 non-empty fields, saw 99"
-    ):
-        movielens_1m_ncf(ncf_split.data_dir)
-
-
-def test_ncf_train_must_not_repeat_pairs(ncf_split, no_download):
-    rows = ncf_split.train_rows()
-    corrupt(ncf_split, "train", [*rows, rows[0]])
-    with pytest.raises(DataError, match=r"train\.rating: contains duplicate"):
-        movielens_1m_ncf(ncf_split.data_dir)
-
-
-def test_ncf_train_users_need_a_test_row(ncf_split, no_download):
-    rows = ncf_split.train_rows()
-    corrupt(ncf_split, "train", [*rows[:2], (6, 3, 1, 0), *rows[2:]])
-    with pytest.raises(DataError, match=r"train\.rating: line 3: user 6 has no test row"):
-        movielens_1m_ncf(ncf_split.data_dir)
-
-
-def test_ncf_train_ids_must_be_integers(ncf_split, no_download):
-    rows = ncf_split.train_rows()
-    rows[1] = (rows[1][0], "x7", 1, 0)
-    corrupt(ncf_split, "train", rows)
-    with pytest.raises(DataError, match=r"train\.rating: line 2: field 2 is not a number"):
+@pytest.mark.parametrize("key, corrupt, message", NCF_RULES.values(), ids=NCF_RULES)
+def test_ncf_files_that_break_a_rule_are_rejected(ncf_split, no_download, key, corrupt, message):
+    rows = {
+        "test": ncf_split.test_rows,
+        "negative": ncf_split.negative_rows,
+        "train": ncf_split.train_rows,
+    }[key]()
+    write_table(ncf_split.paths[key], corrupt(rows), sep="\t")
+    with pytest.raises(DataError, match=message):
         movielens_1m_ncf(ncf_split.data_dir)
 
 

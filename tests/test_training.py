@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,7 +14,14 @@ from ncf_keras import metrics, models
 from ncf_keras.datasets import Dataset, synthetic
 from ncf_keras.errors import DataError
 from ncf_keras.sampling import training_instances
-from ncf_keras.training import TrainingSamples, compile_model, summarize, train, write_json
+from ncf_keras.training import (
+    AtomicModelCheckpoint,
+    TrainingSamples,
+    compile_model,
+    summarize,
+    train,
+    write_json,
+)
 
 
 def fresh_gmf(dataset: Dataset, seed: int = 0, lr: float = 0.005) -> keras.Model:
@@ -159,10 +167,31 @@ def test_train_writes_history_csv_and_the_best_model(tmp_path, small_synthetic):
         assert float(row["hr@10"]) == pytest.approx(logged["hr@10"])
         assert float(row["loss"]) == pytest.approx(logged["loss"], rel=1e-6)
 
+    assert sorted(path.name for path in out.iterdir()) == ["history.csv", "model.keras"]
     best = summarize(history)["best"]
     reloaded = keras.saving.load_model(out / "model.keras")
     result = metrics.evaluate(reloaded, small_synthetic)
     assert result["hr@10"] == pytest.approx(best["hr@10"], abs=1.5 / small_synthetic.num_users)
+
+
+def test_checkpoint_keeps_the_previous_model_when_a_save_fails(tmp_path, monkeypatch):
+    model = models.gmf(3, 4)
+    checkpoint = AtomicModelCheckpoint(
+        tmp_path / "model.keras", monitor="hr@10", mode="max", save_best_only=True
+    )
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"hr@10": 0.1})
+    saved = (tmp_path / "model.keras").read_bytes()
+
+    def crash_midway(path, **kwargs):
+        Path(path).write_bytes(b"half a zip")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(model, "save", crash_midway)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoint.on_epoch_end(1, {"hr@10": 0.2})
+    assert (tmp_path / "model.keras").read_bytes() == saved
+    assert [path.name for path in tmp_path.iterdir()] == ["model.keras"]
 
 
 def test_train_and_compile_refuse_bad_settings(small_synthetic):
