@@ -54,12 +54,12 @@ def mf(num_users: int, num_items: int, factors: int, l2: float = 0.0) -> keras.M
     item = keras.Input(shape=(), dtype="int32", name="item")
     normal = "random_normal"  # N(0, 0.05); N(0, 0.01) makes a plain dot product start too slowly
     regularizer = keras.regularizers.L2(l2) if l2 else None
-    p = keras.layers.Embedding(
-        num_users, factors, embeddings_initializer=normal, embeddings_regularizer=regularizer
-    )(user)
-    q = keras.layers.Embedding(
-        num_items, factors, embeddings_initializer=normal, embeddings_regularizer=regularizer
-    )(item)
+
+    def embedding(count: int) -> keras.layers.Embedding:
+        return keras.layers.Embedding(count, factors, normal, embeddings_regularizer=regularizer)
+
+    p = embedding(num_users)(user)
+    q = embedding(num_items)(item)
     bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros")(item)
     logit = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), bias])
     output = keras.layers.Activation("sigmoid", name="prediction")(logit)

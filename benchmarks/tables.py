@@ -81,19 +81,19 @@ def quality_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def tuning_table(files: list[Path]) -> str:
-    """Markdown: every trained run in `files`, one row each, to compare settings."""
+def tuning_table(files: dict[str, dict]) -> str:
+    """Markdown: every trained run in `files` (name: results), one row each, to compare settings."""
     lines = [
         "| file | factors | model | seed | optimizer, lr, batch, L2 | HR@10 | NDCG@10 | epoch "
         "| HR@10 at best test epoch |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for path in files:
-        runs = [run for run in json.loads(path.read_text())["runs"] if "settings" in run]
+    for name, results in files.items():
+        runs = [run for run in results["runs"] if "settings" in run]
         for run in sorted(runs, key=lambda r: (r["factors"], ORDER.index(r["model"]), r["seed"])):
             test = run["test"]
             lines.append(
-                f"| `{path.name}` | {run['factors']} | {NAMES[run['model']]} | {run['seed']} "
+                f"| `{name}` | {run['factors']} | {NAMES[run['model']]} | {run['seed']} "
                 f"| {distinct([run], 'optimizer', 'lr')}, {run['settings']['batch_size']}, "
                 f"{run['settings']['l2']} | {test['hr@10']:.3f} "
                 f"| {test['ndcg@10']:.3f} | {test['epoch']} "
@@ -141,7 +141,10 @@ def section() -> str:
             "```",
             "",
         ]
-    tuning = sorted((HERE / "results").glob("quality-*.json"))
+    tuning = {
+        path.name: json.loads(path.read_text())
+        for path in sorted((HERE / "results").glob("quality-*.json"))
+    }
     if tuning:
         parts += [
             "### Tuning runs",
@@ -152,7 +155,7 @@ def section() -> str:
             tuning_table(tuning),
             "",
             "```bash",
-            *[c for path in tuning for c in json.loads(path.read_text())["commands"]],
+            *[command for results in tuning.values() for command in results["commands"]],
             "```",
             "",
         ]
