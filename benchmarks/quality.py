@@ -12,10 +12,12 @@ Every trained row follows one protocol:
 * at the reported epoch, full-ranking HR@10 / NDCG@10 on the test items as well.
 
 Rows: ItemPop, a dot-product MF baseline, GMF, MLP, NeuMF and NeuMF pre-trained
-from the same seed's GMF and MLP, at predictive factors 8 and 64.
+from the same seed's GMF and MLP (fused with `--alpha`: the paper's 0.5, or the
+value that scores best on the validation items), at predictive factors 8 and 64.
 
     python benchmarks/quality.py --data-dir ../shared/data --factors 8 --seeds 0,1,2
-    python benchmarks/quality.py --data-dir ../shared/data --factors 64 --seeds 0 --lr 0.001
+    python benchmarks/quality.py --data-dir ../shared/data --factors 64 --seeds 0 \
+        --lr 0.001 --l2 0.0025 --negatives 8 --epochs 30 --patience 8 --alpha validation
 
 Each run's settings are stored with it. Runs with other settings belong in
 their own file (`--out benchmarks/results/quality-NAME.json`): tables.py lists
@@ -49,19 +51,26 @@ RESULTS = Path(__file__).parent / "results" / "quality.json"
 
 
 def mf(num_users: int, num_items: int, factors: int, l2: float = 0.0) -> keras.Model:
-    """Plain matrix factorisation: y_hat = sigmoid(p_u . q_i + b_i)."""
+    """Plain matrix factorisation with biases: y_hat = sigmoid(p_u . q_i + b_u + b_i).
+
+    As Rendle et al. 2020 set it up: N(0, 0.1) embeddings, zero biases, and `l2`
+    on every looked-up row (embeddings and biases), averaged over the batch.
+    """
     user = keras.Input(shape=(), dtype="int32", name="user")
     item = keras.Input(shape=(), dtype="int32", name="item")
-    normal = "random_normal"  # N(0, 0.05); N(0, 0.01) makes a plain dot product start too slowly
-    regularizer = keras.regularizers.L2(l2) if l2 else None
 
-    def embedding(count: int) -> keras.layers.Embedding:
-        return keras.layers.Embedding(count, factors, normal, embeddings_regularizer=regularizer)
+    def embedding(count: int, size: int, stddev: float) -> keras.layers.Embedding:
+        return keras.layers.Embedding(
+            count,
+            size,
+            keras.initializers.RandomNormal(stddev=stddev),  # a fresh one per table
+            activity_regularizer=keras.regularizers.L2(l2) if l2 else None,
+        )
 
-    p = embedding(num_users)(user)
-    q = embedding(num_items)(item)
-    bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros")(item)
-    logit = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), bias])
+    p = embedding(num_users, factors, 0.1)(user)
+    q = embedding(num_items, factors, 0.1)(item)
+    biases = [embedding(num_users, 1, 0.0)(user), embedding(num_items, 1, 0.0)(item)]
+    logit = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), *biases])
     output = keras.layers.Activation("sigmoid", name="prediction")(logit)
     return keras.Model({"user": user, "item": item}, output, name="mf")
 
@@ -108,9 +117,14 @@ def run_model(
     """Train one row with early stopping on validation; return its record and model."""
     keras.utils.set_random_seed(seed)
     model = build(name, data, factors, args.l2)
-    optimizer, lr = "adam", args.lr
+    optimizer, lr, alpha = "adam", args.lr, None
     if pretrained_from is not None:
-        models.load_pretrained(model, *pretrained_from)
+        alpha = (
+            args.alpha
+            if args.alpha != "validation"
+            else choose_alpha(model, *pretrained_from, validation)
+        )
+        models.load_pretrained(model, *pretrained_from, alpha=float(alpha))
         optimizer, lr = args.pretrain_optimizer, args.pretrain_lr
     compile_model(model, optimizer, lr)
     samples = TrainingSamples(validation, args.negatives, args.batch_size, seed)
@@ -143,6 +157,7 @@ def run_model(
 
     record = {
         "settings": run_settings(args, pretrained_from is not None),
+        **({"alpha": float(alpha)} if alpha is not None else {}),
         "epochs_run": len(h["loss"]),
         "seconds": seconds,
         "validation": {"hr@10": h["val_hr@10"][chosen], "ndcg@10": h["val_ndcg@10"][chosen]},
@@ -155,6 +170,21 @@ def run_model(
     return record, model
 
 
+def choose_alpha(
+    neumf: keras.Model, gmf: keras.Model, mlp: keras.Model, validation: Dataset
+) -> float:
+    """The alpha of eq. (13), 0.0 to 1.0 in steps of 0.1, with the best validation HR@10.
+
+    Each alpha is scored with the fused model as loaded, before any fine-tuning;
+    ties go to the smaller alpha. Leaves `neumf` loaded with the last alpha tried.
+    """
+    scores = {}
+    for alpha in np.round(np.linspace(0.0, 1.0, 11), 1):
+        models.load_pretrained(neumf, gmf, mlp, alpha=float(alpha))
+        scores[float(alpha)] = evaluate(neumf, validation)["hr@10"]
+    return max(scores, key=scores.get)
+
+
 def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
     """The hyperparameters one trained row used, stored with its record."""
     settings = {
@@ -163,7 +193,20 @@ def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
     }
     for key in ("l2", "batch_size", "negatives", "epochs", "patience"):
         settings[key] = getattr(args, key)
+    if fine_tuned and args.alpha != "0.5":  # runs before --alpha existed used 0.5
+        settings["alpha"] = args.alpha
     return settings
+
+
+def alpha_option(text: str) -> str:
+    """--alpha: 'validation' or a number from 0 to 1, kept as text for the settings."""
+    try:
+        ok = text == "validation" or 0.0 <= float(text) <= 1.0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected 'validation' or 0 to 1, got {text!r}")
+    return text
 
 
 def machine() -> str:
@@ -194,10 +237,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     parser.add_argument("--negatives", type=int, default=4)
     parser.add_argument(
-        "--l2", type=float, default=0.0, help="L2 on embedding tables and MLP kernels, per batch"
+        "--l2", type=float, default=0.0, help="L2 on the embeddings each example looks up"
     )
     parser.add_argument("--pretrain-optimizer", default="sgd", help="fine-tunes pre-trained NeuMF")
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--alpha",
+        default="0.5",
+        type=alpha_option,
+        help="weight of GMF in pre-trained NeuMF, eq. (13): a number (the paper: 0.5) "
+        "or 'validation' to choose it on the validation items",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 

@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 README = HERE.parent / "README.md"
 MARKERS = re.compile(r"(<!-- results:.*?-->\n).*?(<!-- end results -->)", re.S)
 ORDER = ["itempop", "mf", "gmf", "mlp", "neumf", "neumf-pretrained"]
-NAMES = {"itempop": "ItemPop", "mf": "MF (dot product)", **paper.LABELS}
+NAMES = {"itempop": "ItemPop", "mf": "MF (dot product, biases)", **paper.LABELS}
 
 
 def mean_std(values: list[float]) -> str:
@@ -40,6 +40,22 @@ def distinct(runs: list[dict], *keys: str) -> str:
     return " / ".join(sorted(values))
 
 
+def recipe(run: dict) -> str:
+    """A run's settings: 'adam 0.001, 8 negatives, L2 0.0025, ≤ 30 epochs, patience 8'.
+
+    Pre-trained NeuMF adds its alpha, and whether validation chose it.
+    """
+    s = run["settings"]
+    text = (
+        f"{s['optimizer']} {s['lr']}, {s['negatives']} negatives, L2 {s['l2']}, "
+        f"≤ {s['epochs']} epochs, patience {s['patience']}"
+    )
+    if run["model"] == "neumf-pretrained":  # runs from before --alpha used 0.5
+        chosen = " by validation" if s.get("alpha") == "validation" else ""
+        text += f", alpha {run.get('alpha', 0.5)}{chosen}"
+    return text
+
+
 def quality_table(results: dict) -> str:
     """Markdown: one row per (factors, model), mean ± std over seeds."""
     groups: dict[tuple[int, str], list[dict]] = defaultdict(list)
@@ -48,7 +64,7 @@ def quality_table(results: dict) -> str:
     lines = [
         "| factors | model | seeds | HR@10 | NDCG@10 | paper HR@10 / NDCG@10 "
         "| full-ranking HR@10 | full-ranking NDCG@10 | epoch (by validation) "
-        "| HR@10 at best test epoch | HR@10 at final epoch | optimizer, lr |",
+        "| HR@10 at best test epoch | HR@10 at final epoch | settings |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for factors, model in sorted(groups, key=lambda g: (g[0], ORDER.index(g[1]))):
@@ -73,7 +89,7 @@ def quality_table(results: dict) -> str:
                     ", ".join(str(run["test"]["epoch"]) for run in runs) if trained else "-",
                     column("best_test_epoch", "hr@10") if trained else "-",
                     column("final", "hr@10") if trained else "-",
-                    distinct(runs, "optimizer", "lr") if trained else "-",
+                    " / ".join(sorted({recipe(run) for run in runs})) if trained else "-",
                 ]
             )
             + " |"
@@ -84,7 +100,7 @@ def quality_table(results: dict) -> str:
 def tuning_table(files: dict[str, dict]) -> str:
     """Markdown: every trained run in `files` (name: results), one row each, to compare settings."""
     lines = [
-        "| file | factors | model | seed | optimizer, lr, batch, L2 | HR@10 | NDCG@10 | epoch "
+        "| file | factors | model | seed | settings | HR@10 | NDCG@10 | epoch "
         "| HR@10 at best test epoch |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -94,8 +110,7 @@ def tuning_table(files: dict[str, dict]) -> str:
             test = run["test"]
             lines.append(
                 f"| `{name}` | {run['factors']} | {NAMES[run['model']]} | {run['seed']} "
-                f"| {distinct([run], 'optimizer', 'lr')}, {run['settings']['batch_size']}, "
-                f"{run['settings']['l2']} | {test['hr@10']:.3f} "
+                f"| {recipe(run)}, batch {run['settings']['batch_size']} | {test['hr@10']:.3f} "
                 f"| {test['ndcg@10']:.3f} | {test['epoch']} "
                 f"| {run['best_test_epoch']['hr@10']:.3f} |"
             )
@@ -124,16 +139,15 @@ def section() -> str:
             "",
             quality_table(results),
             "",
-            f"Settings: batch {distinct(trained, 'batch_size')}, "
-            f"{distinct(trained, 'negatives')} negatives, L2 {distinct(trained, 'l2')}, "
-            f"at most {distinct(trained, 'epochs')} "
-            f"epochs with early stopping (patience {distinct(trained, 'patience')}) on "
+            f"Settings: batch {distinct(trained, 'batch_size')}, early stopping on "
             "HR@10 of a validation item held out from each user's training data; the "
             "table reports the test metrics at the epoch validation chose, with the best "
             "test epoch and the last epoch run beside them for honesty. Sampled metrics rank "
             "the test item among its 99 negatives; full-ranking ones among every item "
-            "outside the user's training data. The last column gives each row's optimizer "
-            "and learning rate; pre-trained NeuMF is fine-tuned from its GMF and MLP "
+            "outside the user's training data. The last column gives each row's optimizer, "
+            "learning rate, negatives per positive, L2 (per example, on the looked-up "
+            "embeddings), epoch limit and patience; pre-trained NeuMF is fused with "
+            "weight alpha (eq. 13) and fine-tuned from its GMF and MLP "
             f"rows. Machine: {results['machine']}. Generated by:",
             "",
             "```bash",

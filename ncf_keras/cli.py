@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["adam", "sgd", "adagrad", "rmsprop"],
         help="default: adam; sgd when fine-tuning pre-trained NeuMF, as in the paper",
     )
-    t.add_argument("--l2", type=float, default=0.0, help="L2 penalty on embeddings and layers")
+    t.add_argument(
+        "--l2", type=float, default=0.0, help="L2 on the embeddings each example looks up"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data-dir", default=None, help="data folder (default: $NCF_DATA_DIR or data/)")
     t.add_argument("--pretrain-gmf", type=Path, metavar="RUN_DIR")

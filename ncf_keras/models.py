@@ -4,6 +4,11 @@ Every model takes a dict of two int32 tensors of shape (batch,), "user" and
 "item", and returns the predicted probability of an interaction, shape
 (batch, 1). Only Keras layers are used, so the models run on any Keras backend
 and save to `.keras` files without custom objects.
+
+`l2` is an L2 penalty on the embeddings each example looks up, as in Rendle et
+al. 2020: l2 * (|p_u|^2 + |q_i|^2), averaged over the batch. It costs time in
+proportion to the batch, not to the embedding tables, so it scales to large
+datasets. The dense layers are not penalised.
 """
 
 from __future__ import annotations
@@ -23,23 +28,27 @@ def _inputs() -> dict[str, keras.KerasTensor]:
     }
 
 
-def _embedding(count: int, size: int, l2: float, name: str) -> keras.layers.Embedding:
-    regularizer = keras.regularizers.L2(l2) if l2 else None
+def _embedding(
+    count: int, size: int, l2: float, name: str, stddev: float = 0.01
+) -> keras.layers.Embedding:
     return keras.layers.Embedding(
         count,
         size,
-        # N(0, 0.01) as in the paper. A fresh initializer per layer: one instance
-        # shared by several layers would give them all the same rows.
-        embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01),
-        embeddings_regularizer=regularizer,
+        # N(0, 0.01) by default, as in the paper. A fresh initializer per layer: one
+        # instance shared by several layers would give them all the same rows.
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=stddev),
+        # On the looked-up rows (Keras averages it over the batch), not the table.
+        activity_regularizer=keras.regularizers.L2(l2) if l2 else None,
         name=name,
     )
 
 
-def _gmf_vector(inputs, num_users: int, num_items: int, factors: int, l2: float):
+def _gmf_vector(
+    inputs, num_users: int, num_items: int, factors: int, l2: float, stddev: float = 0.01
+):
     """p_u * q_i, shape (batch, factors)."""
-    p = _embedding(num_users, factors, l2, "gmf_user_embedding")(inputs["user"])
-    q = _embedding(num_items, factors, l2, "gmf_item_embedding")(inputs["item"])
+    p = _embedding(num_users, factors, l2, "gmf_user_embedding", stddev)(inputs["user"])
+    q = _embedding(num_items, factors, l2, "gmf_item_embedding", stddev)(inputs["item"])
     return keras.layers.Multiply(name="gmf_product")([p, q])
 
 
@@ -54,27 +63,39 @@ def _mlp_vector(inputs, num_users: int, num_items: int, layer_sizes: Sequence[in
     p = _embedding(num_users, half, l2, "mlp_user_embedding")(inputs["user"])
     q = _embedding(num_items, half, l2, "mlp_item_embedding")(inputs["item"])
     x = keras.layers.Concatenate(name="mlp_concat")([p, q])
-    regularizer = keras.regularizers.L2(l2) if l2 else None
     for depth, units in enumerate(layer_sizes[1:], 1):
-        x = keras.layers.Dense(
-            units, activation="relu", kernel_regularizer=regularizer, name=f"mlp_layer{depth}"
-        )(x)
+        x = keras.layers.Dense(units, activation="relu", name=f"mlp_layer{depth}")(x)
     return x
 
 
-def _prediction(x) -> keras.KerasTensor:
-    """y_hat = sigmoid(h^T x): the interaction probability, shape (batch, 1)."""
+def _prediction(x, length: float | None = None) -> keras.KerasTensor:
+    """y_hat = sigmoid(h^T x): the interaction probability, shape (batch, 1).
+
+    With `length`, h is held at that Euclidean length after every update.
+    """
+    fixed = keras.constraints.MinMaxNorm(length, length, axis=0) if length else None
     return keras.layers.Dense(
-        1, activation="sigmoid", kernel_initializer="lecun_uniform", name="prediction"
+        1,
+        activation="sigmoid",
+        kernel_initializer="lecun_uniform",
+        kernel_constraint=fixed,
+        name="prediction",
     )(x)
 
 
 def gmf(num_users: int, num_items: int, factors: int = 8, l2: float = 0.0) -> keras.Model:
-    """Generalized Matrix Factorization: y_hat = sigmoid(h^T (p_u * q_i)), eq. (9)."""
+    """Generalized Matrix Factorization: y_hat = sigmoid(h^T (p_u * q_i)), eq. (9).
+
+    With `l2`, GMF is put on the scale of plain MF, where the penalty means the
+    same: h is held at length sqrt(factors), the length of h = (1, ..., 1) that
+    makes GMF a dot product, and the embeddings start at N(0, 0.1). (A free h
+    would grow and undo the penalty, since it can trade scale with p_u * q_i;
+    from N(0, 0.01), a fixed-length h learns very slowly.)
+    """
     inputs = _inputs()
-    return keras.Model(
-        inputs, _prediction(_gmf_vector(inputs, num_users, num_items, factors, l2)), name="gmf"
-    )
+    stddev, length = (0.1, factors**0.5) if l2 else (0.01, None)
+    vector = _gmf_vector(inputs, num_users, num_items, factors, l2, stddev)
+    return keras.Model(inputs, _prediction(vector, length), name="gmf")
 
 
 def mlp(

@@ -114,11 +114,39 @@ def test_mlp_refuses_an_odd_first_layer_or_a_single_layer(layers):
         models.neumf(NUM_USERS, NUM_ITEMS, layers=layers)
 
 
-def test_l2_adds_regularization_losses():
-    model = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[6, 4], l2=0.01)
-    model(batch(4))
-    assert len(model.losses) == 4 + 1  # four embeddings and one hidden layer
+def test_l2_penalises_the_looked_up_embeddings_per_example():
+    """l2 * (|p_u|^2 + |q_i|^2) per example, averaged over the batch; dense layers are free."""
+    model = randomize(models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[6, 4], l2=0.01), 1)
+    x = batch(5)
+    model(x)
+    expected = sum(
+        0.01 * np.mean(np.sum(model.get_layer(name).get_weights()[0][x[key]] ** 2, axis=1))
+        for name, key in [
+            ("gmf_user_embedding", "user"),
+            ("gmf_item_embedding", "item"),
+            ("mlp_user_embedding", "user"),
+            ("mlp_item_embedding", "item"),
+        ]
+    )
+    assert len(model.losses) == 4
+    assert float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)) == pytest.approx(
+        expected, rel=1e-5
+    )
     assert models.gmf(NUM_USERS, NUM_ITEMS).losses == []
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_gmf_holds_h_at_the_length_of_ones_only_under_l2(l2):
+    """With l2, GMF could dodge the penalty by growing h; |h| = sqrt(factors) stops that."""
+    model = models.gmf(NUM_USERS, NUM_ITEMS, factors=3, l2=l2)
+    model.compile(optimizer=keras.optimizers.SGD(5.0), loss="binary_crossentropy")
+    x = batch(64)
+    model.fit(x, np.ones(64, dtype="float32"), epochs=3, verbose=0)
+    length = np.linalg.norm(model.get_layer("prediction").get_weights()[0])
+    if l2:
+        assert length == pytest.approx(3**0.5, abs=1e-5)
+    else:
+        assert abs(length - 3**0.5) > 0.01
 
 
 # --- Pre-training -----------------------------------------------------------------------
@@ -201,12 +229,16 @@ def test_load_pretrained_refuses_another_dataset_size(pretrained):
 
 
 @pytest.mark.parametrize("name", ["gmf", "neumf"])
-def test_saved_model_reloads_and_predicts_the_same(tmp_path, name):
-    """A .keras file reloads with keras.saving.load_model, no custom objects needed."""
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_saved_model_reloads_and_predicts_the_same(tmp_path, name, l2):
+    """A .keras file reloads with keras.saving.load_model, no custom objects needed.
+
+    With l2, the penalty and GMF's fixed-length h come back too.
+    """
     if name == "gmf":
-        model = models.gmf(NUM_USERS, NUM_ITEMS, factors=3)
+        model = models.gmf(NUM_USERS, NUM_ITEMS, factors=3, l2=l2)
     else:
-        model = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
+        model = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2], l2=l2)
     randomize(model, seed=7)
     path = tmp_path / f"{name}.keras"
     model.save(path)
@@ -216,3 +248,7 @@ def test_saved_model_reloads_and_predicts_the_same(tmp_path, name):
         loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7
     )
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    loaded(x)
+    assert len(loaded.losses) == (0 if not l2 else 2 if name == "gmf" else 4)
+    constraint = loaded.get_layer("prediction").kernel_constraint
+    assert (constraint is not None) == (name == "gmf" and bool(l2))
