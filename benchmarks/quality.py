@@ -44,6 +44,7 @@ import numpy as np
 
 from ncf_keras import models
 from ncf_keras.datasets import Dataset, load_dataset, validation_split
+from ncf_keras.errors import DataError
 from ncf_keras.metrics import evaluate, full_ranks, hit_rate, ndcg
 from ncf_keras.training import RankingEvaluation, TrainingSamples, compile_model, write_json
 
@@ -119,12 +120,11 @@ def run_model(
     model = build(name, data, factors, args.l2)
     optimizer, lr, alpha = "adam", args.lr, None
     if pretrained_from is not None:
-        alpha = (
-            args.alpha
-            if args.alpha != "validation"
-            else choose_alpha(model, *pretrained_from, validation)
-        )
-        models.load_pretrained(model, *pretrained_from, alpha=float(alpha))
+        if args.alpha == "validation":
+            alpha = choose_alpha(model, *pretrained_from, validation)
+        else:
+            alpha = float(args.alpha)
+        models.load_pretrained(model, *pretrained_from, alpha=alpha)
         optimizer, lr = args.pretrain_optimizer, args.pretrain_lr
     compile_model(model, optimizer, lr)
     samples = TrainingSamples(validation, args.negatives, args.batch_size, seed)
@@ -157,7 +157,7 @@ def run_model(
 
     record = {
         "settings": run_settings(args, pretrained_from is not None),
-        **({"alpha": float(alpha)} if alpha is not None else {}),
+        **({"alpha": alpha} if alpha is not None else {}),
         "epochs_run": len(h["loss"]),
         "seconds": seconds,
         "validation": {"hr@10": h["val_hr@10"][chosen], "ndcg@10": h["val_ndcg@10"][chosen]},
@@ -305,4 +305,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DataError as error:
+        raise SystemExit(f"error: {error}") from None
