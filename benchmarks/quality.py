@@ -59,18 +59,12 @@ def mf(num_users: int, num_items: int, factors: int, l2: float = 0.0) -> keras.M
     """
     user = keras.Input(shape=(), dtype="int32", name="user")
     item = keras.Input(shape=(), dtype="int32", name="item")
-
-    def embedding(count: int, size: int, stddev: float) -> keras.layers.Embedding:
-        return keras.layers.Embedding(
-            count,
-            size,
-            keras.initializers.RandomNormal(stddev=stddev),  # a fresh one per table
-            activity_regularizer=keras.regularizers.L2(l2) if l2 else None,
-        )
-
-    p = embedding(num_users, factors, 0.1)(user)
-    q = embedding(num_items, factors, 0.1)(item)
-    biases = [embedding(num_users, 1, 0.0)(user), embedding(num_items, 1, 0.0)(item)]
+    p = models.embedding(num_users, factors, l2, "mf_user_embedding", stddev=0.1)(user)
+    q = models.embedding(num_items, factors, l2, "mf_item_embedding", stddev=0.1)(item)
+    biases = [
+        models.embedding(num_users, 1, l2, "mf_user_bias", stddev=0.0)(user),
+        models.embedding(num_items, 1, l2, "mf_item_bias", stddev=0.0)(item),
+    ]
     logit = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), *biases])
     output = keras.layers.Activation("sigmoid", name="prediction")(logit)
     return keras.Model({"user": user, "item": item}, output, name="mf")
@@ -193,7 +187,7 @@ def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
     }
     for key in ("l2", "batch_size", "negatives", "epochs", "patience"):
         settings[key] = getattr(args, key)
-    if fine_tuned and args.alpha != "0.5":  # runs before --alpha existed used 0.5
+    if fine_tuned:
         settings["alpha"] = args.alpha
     return settings
 

@@ -34,10 +34,9 @@ def mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
 
 
-def distinct(runs: list[dict], *keys: str) -> str:
-    """The runs' settings `keys`, e.g. 'adam 0.001'; distinct values joined by ' / '."""
-    values = {" ".join(str(run["settings"][key]) for key in keys) for run in runs}
-    return " / ".join(sorted(values))
+def distinct(runs: list[dict], key: str) -> str:
+    """The runs' distinct values of setting `key`, joined by ' / ': '1024' or '256 / 1024'."""
+    return " / ".join(sorted({str(run["settings"][key]) for run in runs}))
 
 
 def recipe(run: dict) -> str:
@@ -50,9 +49,9 @@ def recipe(run: dict) -> str:
         f"{s['optimizer']} {s['lr']}, {s['negatives']} negatives, L2 {s['l2']}, "
         f"≤ {s['epochs']} epochs, patience {s['patience']}"
     )
-    if run["model"] == "neumf-pretrained":  # runs from before --alpha used 0.5
-        chosen = " by validation" if s.get("alpha") == "validation" else ""
-        text += f", alpha {run.get('alpha', 0.5)}{chosen}"
+    if "alpha" in run:
+        chosen = " by validation" if s["alpha"] == "validation" else ""
+        text += f", alpha {run['alpha']}{chosen}"
     return text
 
 

@@ -6,9 +6,9 @@ Every model takes a dict of two int32 tensors of shape (batch,), "user" and
 and save to `.keras` files without custom objects.
 
 `l2` is an L2 penalty on the embeddings each example looks up, as in Rendle et
-al. 2020: l2 * (|p_u|^2 + |q_i|^2), averaged over the batch. It costs time in
-proportion to the batch, not to the embedding tables, so it scales to large
-datasets. The dense layers are not penalised.
+al. 2020: l2 * (|p_u|^2 + |q_i|^2), averaged over the batch. It is computed on
+the batch's rows, never on the whole embedding tables. The dense layers are not
+penalised.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ def _inputs() -> dict[str, keras.KerasTensor]:
     }
 
 
-def _embedding(
+def embedding(
     count: int, size: int, l2: float, name: str, stddev: float = 0.01
 ) -> keras.layers.Embedding:
+    """A (count, size) table from N(0, stddev), penalised by `l2` on the rows it returns."""
     return keras.layers.Embedding(
         count,
         size,
@@ -47,8 +48,8 @@ def _gmf_vector(
     inputs, num_users: int, num_items: int, factors: int, l2: float, stddev: float = 0.01
 ):
     """p_u * q_i, shape (batch, factors)."""
-    p = _embedding(num_users, factors, l2, "gmf_user_embedding", stddev)(inputs["user"])
-    q = _embedding(num_items, factors, l2, "gmf_item_embedding", stddev)(inputs["item"])
+    p = embedding(num_users, factors, l2, "gmf_user_embedding", stddev)(inputs["user"])
+    q = embedding(num_items, factors, l2, "gmf_item_embedding", stddev)(inputs["item"])
     return keras.layers.Multiply(name="gmf_product")([p, q])
 
 
@@ -60,8 +61,8 @@ def _mlp_vector(inputs, num_users: int, num_items: int, layer_sizes: Sequence[in
             "the first even (it is the user and item embeddings side by side)"
         )
     half = layer_sizes[0] // 2
-    p = _embedding(num_users, half, l2, "mlp_user_embedding")(inputs["user"])
-    q = _embedding(num_items, half, l2, "mlp_item_embedding")(inputs["item"])
+    p = embedding(num_users, half, l2, "mlp_user_embedding")(inputs["user"])
+    q = embedding(num_items, half, l2, "mlp_item_embedding")(inputs["item"])
     x = keras.layers.Concatenate(name="mlp_concat")([p, q])
     for depth, units in enumerate(layer_sizes[1:], 1):
         x = keras.layers.Dense(units, activation="relu", name=f"mlp_layer{depth}")(x)
