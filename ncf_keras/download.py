@@ -3,7 +3,8 @@
 `fetch` uses `keras.utils.get_file` for the transfer and its sha256 check, then
 adds the checks `get_file` lacks (md5, git blob id). Every file is written into a
 temporary folder beside its destination and renamed into place only once it is
-verified, so an interrupted or corrupt download leaves nothing in the cache.
+verified, so an interrupted or corrupt download leaves nothing in the cache, not
+even the folders it created.
 """
 
 from __future__ import annotations
@@ -63,12 +64,14 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
 
     A file already there is trusted as it is (a pre-placed copy). Otherwise the
     download goes to a temporary folder, is verified, and only then renamed
-    into place. Raises DataError when the download fails or does not verify.
+    into place. Raises DataError when the download fails or does not verify;
+    the folders it created for it are then removed again.
     """
     folder = Path(folder)
     target = folder / remote.filename
     if target.exists():
         return target
+    new_folders = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=folder, prefix=".download-")
@@ -105,6 +108,8 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
         ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not target.exists():
+            _remove_empty(new_folders)
     return target
 
 
@@ -144,6 +149,15 @@ def extract_zip(archive: Path, members: dict[str, Path]) -> None:
         raise
     for tmp, dest in written:
         tmp.replace(dest)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove each folder in turn, deepest first, stopping at the first one not empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _remove(paths: list[Path]) -> None:

@@ -65,7 +65,7 @@ def test_fetch_trusts_a_file_already_in_place(tmp_path, closed_port_url):
 def test_fetch_refuses_a_wrong_checksum_and_keeps_nothing(
     tmp_path, file_server, archive, algorithm
 ):
-    """A digest mismatch is a DataError naming the URL, and the cache folder stays empty."""
+    """A digest mismatch is a DataError naming the URL; the cache folder it made is gone."""
     url = file_server.publish("good.zip", archive)
     right = {"sha256": sha256_of(archive), "md5": md5_of(archive)}
     digests = {**right, algorithm: WRONG_DIGESTS[algorithm]}
@@ -74,7 +74,7 @@ def test_fetch_refuses_a_wrong_checksum_and_keeps_nothing(
     with pytest.raises(DataError, match=rf"{url}: .*{algorithm} mismatch") as error:
         fetch(remote, cache)
     assert "\n" not in str(error.value)
-    assert listing(cache) == []
+    assert not cache.exists()
 
 
 def test_fetch_verifies_a_git_blob_id(tmp_path, file_server):
@@ -145,18 +145,27 @@ def test_extraction_refuses_unsafe_member_paths(tmp_path, evil):
 
 
 def test_unreachable_url_names_the_url_and_keeps_nothing(tmp_path, closed_port_url):
-    """Offline: a DataError that names the URL; no partial file, no temporary folder."""
-    cache = tmp_path / "cache"
+    """Offline: a DataError that names the URL; no partial file, no folder left behind."""
+    cache = tmp_path / "cache" / "ml-1m"
     with pytest.raises(DataError, match=rf"could not download {closed_port_url}"):
         fetch(RemoteFile(closed_port_url, "ml-1m.zip"), cache)
-    assert listing(cache) == []
+    assert listing(tmp_path) == []
+
+
+def test_a_failed_download_keeps_the_folders_that_were_there(tmp_path, closed_port_url):
+    """Only the folders fetch made are removed: an existing cache and its files stay."""
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "other.txt").write_bytes(b"kept")
+    with pytest.raises(DataError, match="could not download"):
+        fetch(RemoteFile(closed_port_url, "ml-1m.zip"), tmp_path / "cache" / "new")
+    assert listing(tmp_path) == ["cache", "cache/other.txt"]
 
 
 def test_missing_remote_file_names_the_url(tmp_path, file_server):
     url = file_server.url("absent.zip")
     with pytest.raises(DataError, match=rf"could not download {url}.*404"):
         fetch(RemoteFile(url, "absent.zip"), tmp_path / "cache")
-    assert listing(tmp_path / "cache") == []
+    assert not (tmp_path / "cache").exists()
 
 
 # --- The datasets' downloads ------------------------------------------------------------
@@ -177,14 +186,14 @@ def test_movielens_1m_downloads_verifies_and_extracts(tmp_path, file_server, mon
 
 
 def test_movielens_1m_refuses_a_corrupt_download(tmp_path, file_server, monkeypatch):
-    """A download that fails its md5 leaves the data folder empty."""
+    """A download that fails its md5 leaves no data folder behind."""
     archive = ml1m_zip(background_rows())
     url = file_server.publish("ml-1m.zip", archive)
     remote = RemoteFile(url, "ml-1m.zip", md5="f" * 32, sha256=sha256_of(archive))
     monkeypatch.setattr(datasets, "ML_1M_ZIP", remote)
     with pytest.raises(DataError, match=r"md5 mismatch"):
         datasets.movielens_1m(tmp_path / "data")
-    assert listing(tmp_path / "data") == []
+    assert not (tmp_path / "data").exists()
 
 
 def test_movielens_1m_ncf_downloads_a_missing_split_file(tmp_path, file_server, monkeypatch):
