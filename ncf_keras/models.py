@@ -2,8 +2,9 @@
 
 Every model takes a dict of two int32 tensors of shape (batch,), "user" and
 "item", and returns the predicted probability of an interaction, shape
-(batch, 1). Only Keras layers are used, so the models run on any Keras backend
-and save to `.keras` files without custom objects.
+(batch, 1). Only Keras layers and ops are used, so the models run on any Keras
+backend. They save to `.keras` files; the one custom object, the constraint on
+NeuMF's output layer under `l2`, is registered when this module is imported.
 
 `l2` is an L2 penalty on the embeddings each example looks up, as in Rendle et
 al. 2020: l2 * (|p_u|^2 + |q_i|^2), averaged over the batch. It is computed on
@@ -69,17 +70,36 @@ def _mlp_vector(inputs, num_users: int, num_items: int, layer_sizes: Sequence[in
     return x
 
 
-def _prediction(x, length: float | None = None) -> keras.KerasTensor:
+@keras.saving.register_keras_serializable(package="ncf_keras")
+class FirstRowsMaxNorm(keras.constraints.Constraint):
+    """Scales `kernel[:rows]` down to Euclidean length `max_value` when it is longer.
+
+    The other rows are left free. NeuMF uses it on the GMF part of h under `l2`.
+    """
+
+    def __init__(self, rows: int, max_value: float):
+        self.rows, self.max_value = rows, max_value
+
+    def __call__(self, kernel):
+        head, tail = kernel[: self.rows], kernel[self.rows :]
+        length = keras.ops.sqrt(keras.ops.sum(keras.ops.square(head)))
+        scale = keras.ops.minimum(1.0, self.max_value / (length + keras.config.epsilon()))
+        return keras.ops.concatenate([head * scale, tail], axis=0)
+
+    def get_config(self) -> dict:
+        return {"rows": self.rows, "max_value": self.max_value}
+
+
+def _prediction(x, constraint: keras.constraints.Constraint | None = None) -> keras.KerasTensor:
     """y_hat = sigmoid(h^T x): the interaction probability, shape (batch, 1).
 
-    With `length`, h is held at that Euclidean length after every update.
+    `constraint` is applied to h after every update.
     """
-    fixed = keras.constraints.MinMaxNorm(length, length, axis=0) if length else None
     return keras.layers.Dense(
         1,
         activation="sigmoid",
         kernel_initializer="lecun_uniform",
-        kernel_constraint=fixed,
+        kernel_constraint=constraint,
         name="prediction",
     )(x)
 
@@ -94,9 +114,11 @@ def gmf(num_users: int, num_items: int, factors: int = 8, l2: float = 0.0) -> ke
     from N(0, 0.01), a fixed-length h learns very slowly.)
     """
     inputs = _inputs()
-    stddev, length = (0.1, factors**0.5) if l2 else (0.01, None)
+    stddev, fixed = 0.01, None
+    if l2:
+        stddev, fixed = 0.1, keras.constraints.MinMaxNorm(factors**0.5, factors**0.5, axis=0)
     vector = _gmf_vector(inputs, num_users, num_items, factors, l2, stddev)
-    return keras.Model(inputs, _prediction(vector, length), name="gmf")
+    return keras.Model(inputs, _prediction(vector, fixed), name="gmf")
 
 
 def mlp(
@@ -120,15 +142,24 @@ def neumf(
     layers: Sequence[int] = (64, 32, 16, 8),
     l2: float = 0.0,
 ) -> keras.Model:
-    """Neural Matrix Factorization: GMF and MLP with separate embeddings, fused, eq. (12)."""
+    """Neural Matrix Factorization: GMF and MLP with separate embeddings, fused, eq. (12).
+
+    y_hat = sigmoid(h^T [p_u * q_i, MLP tower]). With `l2`, the GMF part is set
+    up as in `gmf`: its embeddings start at N(0, 0.1), and its part of h,
+    h[:factors], is held at length sqrt(factors) at most (at most, so that the
+    alpha * h_GMF of pre-training, eq. (13), keeps its alpha).
+    """
     inputs = _inputs()
+    stddev, bound = 0.01, None
+    if l2:
+        stddev, bound = 0.1, FirstRowsMaxNorm(factors, factors**0.5)
     fused = keras.layers.Concatenate(name="neumf_concat")(
         [
-            _gmf_vector(inputs, num_users, num_items, factors, l2),
+            _gmf_vector(inputs, num_users, num_items, factors, l2, stddev),
             _mlp_vector(inputs, num_users, num_items, layers, l2),
         ]
     )
-    return keras.Model(inputs, _prediction(fused), name="neumf")
+    return keras.Model(inputs, _prediction(fused, bound), name="neumf")
 
 
 def load_pretrained(

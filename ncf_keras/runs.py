@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 
 from ncf_keras import paper
 from ncf_keras.errors import DataError
+from ncf_keras.models import FirstRowsMaxNorm
 from ncf_keras.plots import plot_hit_rate
 from ncf_keras.training import summarize, write_json
 
@@ -59,7 +60,9 @@ def load_run_model(run: Path, dataset: str | None = None) -> keras.Model:
     path = Path(run) / "model.keras"
     if not path.is_file():
         raise DataError(f"{run}: no model.keras")
-    return keras.saving.load_model(path)
+    # NeuMF trained with l2 saves one custom object, its output layer's constraint.
+    custom = {keras.saving.get_registered_name(FirstRowsMaxNorm): FirstRowsMaxNorm}
+    return keras.saving.load_model(path, custom_objects=custom)
 
 
 def plot_runs(runs: list[dict], path: Path) -> None:

@@ -128,6 +128,16 @@ def test_evaluate_reproduces_the_best_epoch(runs, capsys, name):
     assert result["hr@10"] == pytest.approx(expected, abs=1.5 / 1000)
 
 
+def test_evaluate_loads_a_neumf_trained_with_l2(tmp_path, capsys):
+    """Under --l2, NeuMF's output layer has a custom constraint; its run still loads."""
+    run = tmp_path / "neumf-l2"
+    assert main(train_args("neumf", run, "--l2", "0.001")) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["hr@10"] == pytest.approx(read_metrics(run)["best"]["hr@10"], abs=1.5 / 1000)
+
+
 def test_evaluate_full_ranking(runs, capsys):
     """Full ranking runs, and ranking against more candidates cannot raise the hit rate."""
     capsys.readouterr()

@@ -149,6 +149,46 @@ def test_gmf_holds_h_at_the_length_of_ones_only_under_l2(l2):
         assert abs(length - 3**0.5) > 0.01
 
 
+def test_first_rows_max_norm_shortens_only_the_first_rows_and_only_when_too_long():
+    bound = models.FirstRowsMaxNorm(rows=2, max_value=1.0)
+    long = np.array([[3.0], [4.0], [10.0]], dtype="float32")
+    short = np.array([[0.3], [0.4], [10.0]], dtype="float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bound(long)), [[0.6], [0.8], [10.0]])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bound(short)), short)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_neumf_bounds_the_gmf_part_of_h_only_under_l2(l2):
+    """Under l2, |h[:factors]| <= sqrt(factors), as in GMF; the MLP part of h stays free."""
+    model = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2], l2=l2)
+    output = model.get_layer("prediction")
+    output.set_weights([np.full((5, 1), 10.0, dtype="float32"), np.zeros(1, dtype="float32")])
+    model.compile(optimizer=keras.optimizers.SGD(1e-6), loss="binary_crossentropy")
+    model.fit(batch(16), np.ones(16, dtype="float32"), epochs=1, verbose=0)
+    kernel = output.get_weights()[0]
+    gmf_length = np.linalg.norm(kernel[:3])
+    if l2:
+        assert gmf_length == pytest.approx(3**0.5, abs=1e-4)
+    else:
+        assert gmf_length > 17
+    np.testing.assert_allclose(kernel[3:], 10.0, atol=1e-3)
+
+
+def test_neumf_under_l2_keeps_the_alpha_of_pre_training():
+    """alpha * h_GMF is shorter than sqrt(factors), so the bound leaves eq. (13) as loaded."""
+    gmf = models.gmf(NUM_USERS, NUM_ITEMS, factors=3, l2=0.01)
+    ones = np.ones((3, 1), dtype="float32")  # |h_GMF| = sqrt(3), as training under l2 leaves it
+    gmf.get_layer("prediction").set_weights([ones, np.zeros(1, dtype="float32")])
+    mlp = randomize(models.mlp(NUM_USERS, NUM_ITEMS, layers=[8, 4, 2], l2=0.01), seed=3)
+    neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2], l2=0.01)
+    models.load_pretrained(neumf, gmf, mlp, alpha=0.4)
+    loaded = neumf.get_layer("prediction").get_weights()[0]
+    neumf.compile(optimizer=keras.optimizers.SGD(0.0), loss="binary_crossentropy")
+    neumf.fit(batch(16), np.ones(16, dtype="float32"), epochs=1, verbose=0)
+    np.testing.assert_array_equal(neumf.get_layer("prediction").get_weights()[0], loaded)
+    assert np.linalg.norm(loaded[:3]) == pytest.approx(0.4 * 3**0.5, rel=1e-5)
+
+
 # --- Pre-training -----------------------------------------------------------------------
 
 
@@ -231,9 +271,9 @@ def test_load_pretrained_refuses_another_dataset_size(pretrained):
 @pytest.mark.parametrize("name", ["gmf", "neumf"])
 @pytest.mark.parametrize("l2", [0.0, 0.01])
 def test_saved_model_reloads_and_predicts_the_same(tmp_path, name, l2):
-    """A .keras file reloads with keras.saving.load_model, no custom objects needed.
+    """A .keras file reloads with keras.saving.load_model, no custom objects to pass.
 
-    With l2, the penalty and GMF's fixed-length h come back too.
+    With l2, the penalty and the constraints on h (GMF's and NeuMF's) come back too.
     """
     if name == "gmf":
         model = models.gmf(NUM_USERS, NUM_ITEMS, factors=3, l2=l2)
@@ -251,4 +291,10 @@ def test_saved_model_reloads_and_predicts_the_same(tmp_path, name, l2):
     loaded(x)
     assert len(loaded.losses) == (0 if not l2 else 2 if name == "gmf" else 4)
     constraint = loaded.get_layer("prediction").kernel_constraint
-    assert (constraint is not None) == (name == "gmf" and bool(l2))
+    if not l2:
+        assert constraint is None
+    elif name == "gmf":
+        assert isinstance(constraint, keras.constraints.MinMaxNorm)
+    else:
+        assert isinstance(constraint, models.FirstRowsMaxNorm)
+        assert constraint.get_config() == {"rows": 3, "max_value": 3**0.5}
