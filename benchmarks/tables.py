@@ -34,6 +34,21 @@ def mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
 
 
+def over_seeds(runs: list[dict], part: str, metric: str) -> str:
+    """`metric` of record `part` ("test", "full", ...) over the runs, as mean ± std."""
+    return mean_std([run[part][metric] for run in runs])
+
+
+def epochs(runs: list[dict]) -> str:
+    """The epochs validation chose, one per run: '12, 14, 9'."""
+    return ", ".join(str(run["test"]["epoch"]) for run in runs)
+
+
+def row(cells: list[str]) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(cells) + " |"
+
+
 def distinct(runs: list[dict], key: str) -> str:
     """The runs' distinct values of setting `key`, joined by ' / ': '1024' or '256 / 1024'."""
     return " / ".join(sorted({str(run["settings"][key]) for run in runs}))
@@ -70,49 +85,53 @@ def quality_table(results: dict) -> str:
         runs = groups[(factors, model)]
         reported = paper.reported(model, factors)
         trained = model != "itempop"
-
-        def column(part: str, metric: str, runs=runs) -> str:
-            return mean_std([run[part][metric] for run in runs])
-
-        lines.append(
-            " | ".join(
-                [
-                    f"| {factors}",
-                    NAMES[model],
-                    str(len(runs)) if trained else "-",
-                    column("test", "hr@10"),
-                    column("test", "ndcg@10"),
-                    f"{reported[0]:.3f} / {reported[1]:.3f}" if reported else "-",
-                    column("full", "hr@10"),
-                    column("full", "ndcg@10"),
-                    ", ".join(str(run["test"]["epoch"]) for run in runs) if trained else "-",
-                    column("best_test_epoch", "hr@10") if trained else "-",
-                    column("final", "hr@10") if trained else "-",
-                    " / ".join(sorted({recipe(run) for run in runs})) if trained else "-",
-                ]
-            )
-            + " |"
-        )
+        cells = [
+            str(factors),
+            NAMES[model],
+            str(len(runs)) if trained else "-",
+            over_seeds(runs, "test", "hr@10"),
+            over_seeds(runs, "test", "ndcg@10"),
+            f"{reported[0]:.3f} / {reported[1]:.3f}" if reported else "-",
+            over_seeds(runs, "full", "hr@10"),
+            over_seeds(runs, "full", "ndcg@10"),
+            epochs(runs) if trained else "-",
+            over_seeds(runs, "best_test_epoch", "hr@10") if trained else "-",
+            over_seeds(runs, "final", "hr@10") if trained else "-",
+            " / ".join(sorted({recipe(run) for run in runs})) if trained else "-",
+        ]
+        lines.append(row(cells))
     return "\n".join(lines)
 
 
 def tuning_table(files: dict[str, dict]) -> str:
-    """Markdown: every trained run in `files` (name: results), one row each, to compare settings."""
+    """Markdown: the trained runs in `files` (name: results), one row per model and settings."""
     lines = [
-        "| file | factors | model | seed | settings | HR@10 | NDCG@10 | epoch "
+        "| file | factors | model | seeds | settings | HR@10 | NDCG@10 | epoch (by validation) "
         "| HR@10 at best test epoch |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, results in files.items():
-        runs = [run for run in results["runs"] if "settings" in run]
-        for run in sorted(runs, key=lambda r: (r["factors"], ORDER.index(r["model"]), r["seed"])):
-            test = run["test"]
-            lines.append(
-                f"| `{name}` | {run['factors']} | {NAMES[run['model']]} | {run['seed']} "
-                f"| {recipe(run)}, batch {run['settings']['batch_size']} | {test['hr@10']:.3f} "
-                f"| {test['ndcg@10']:.3f} | {test['epoch']} "
-                f"| {run['best_test_epoch']['hr@10']:.3f} |"
-            )
+        groups: dict[tuple[int, str, str], list[dict]] = defaultdict(list)
+        for run in results["runs"]:
+            if "settings" in run:
+                settings = f"{recipe(run)}, batch {run['settings']['batch_size']}"
+                groups[(run["factors"], run["model"], settings)].append(run)
+        for factors, model, settings in sorted(
+            groups, key=lambda g: (g[0], ORDER.index(g[1]), g[2])
+        ):
+            runs = sorted(groups[(factors, model, settings)], key=lambda run: run["seed"])
+            cells = [
+                f"`{name}`",
+                str(factors),
+                NAMES[model],
+                ", ".join(str(run["seed"]) for run in runs),
+                settings,
+                over_seeds(runs, "test", "hr@10"),
+                over_seeds(runs, "test", "ndcg@10"),
+                epochs(runs),
+                over_seeds(runs, "best_test_epoch", "hr@10"),
+            ]
+            lines.append(row(cells))
     return "\n".join(lines)
 
 
