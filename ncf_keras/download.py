@@ -76,6 +76,7 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=folder, prefix=".download-")
     except OSError as e:
+        _remove_empty(new_folders)
         raise DataError(f"cannot write to {folder}: {e.strerror}") from None
     try:
         partial = Path(
@@ -152,8 +153,10 @@ def extract_zip(archive: Path, members: dict[str, Path]) -> None:
 
 
 def _remove_empty(folders: list[Path]) -> None:
-    """Remove each folder in turn, deepest first, stopping at the first one not empty."""
+    """Remove each folder that exists, deepest first, stopping at the first one not empty."""
     for folder in folders:
+        if not folder.exists():  # mkdir failed before it made this one
+            continue
         try:
             folder.rmdir()
         except OSError:

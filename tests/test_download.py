@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import zipfile
 
 import pytest
@@ -159,6 +160,19 @@ def test_a_failed_download_keeps_the_folders_that_were_there(tmp_path, closed_po
     with pytest.raises(DataError, match="could not download"):
         fetch(RemoteFile(closed_port_url, "ml-1m.zip"), tmp_path / "cache" / "new")
     assert listing(tmp_path) == ["cache", "cache/other.txt"]
+
+
+def test_a_cache_that_cannot_be_written_leaves_no_folder(tmp_path, closed_port_url, monkeypatch):
+    """The folders are made, then the temporary folder cannot be: they are removed again."""
+
+    def refuse(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    cache = tmp_path / "cache" / "new"
+    with pytest.raises(DataError, match=rf"cannot write to {cache}: Permission denied"):
+        fetch(RemoteFile(closed_port_url, "ml-1m.zip"), cache)
+    assert listing(tmp_path) == []
 
 
 def test_missing_remote_file_names_the_url(tmp_path, file_server):
