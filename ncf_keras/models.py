@@ -46,15 +46,26 @@ def embedding(
 
 
 def _gmf_vector(
-    inputs, num_users: int, num_items: int, factors: int, l2: float, stddev: float = 0.01
-):
+    inputs: dict[str, keras.KerasTensor],
+    num_users: int,
+    num_items: int,
+    factors: int,
+    l2: float,
+    stddev: float = 0.01,
+) -> keras.KerasTensor:
     """p_u * q_i, shape (batch, factors)."""
     p = embedding(num_users, factors, l2, "gmf_user_embedding", stddev)(inputs["user"])
     q = embedding(num_items, factors, l2, "gmf_item_embedding", stddev)(inputs["item"])
     return keras.layers.Multiply(name="gmf_product")([p, q])
 
 
-def _mlp_vector(inputs, num_users: int, num_items: int, layer_sizes: Sequence[int], l2: float):
+def _mlp_vector(
+    inputs: dict[str, keras.KerasTensor],
+    num_users: int,
+    num_items: int,
+    layer_sizes: Sequence[int],
+    l2: float,
+) -> keras.KerasTensor:
     """The MLP tower over [p_u, q_i], shape (batch, layer_sizes[-1])."""
     if len(layer_sizes) < 2 or layer_sizes[0] % 2:
         raise DataError(
@@ -90,7 +101,9 @@ class FirstRowsMaxNorm(keras.constraints.Constraint):
         return {"rows": self.rows, "max_value": self.max_value}
 
 
-def _prediction(x, constraint: keras.constraints.Constraint | None = None) -> keras.KerasTensor:
+def _prediction(
+    x: keras.KerasTensor, constraint: keras.constraints.Constraint | None = None
+) -> keras.KerasTensor:
     """y_hat = sigmoid(h^T x): the interaction probability, shape (batch, 1).
 
     `constraint` is applied to h after every update.
