@@ -15,9 +15,9 @@ Rows: ItemPop, a dot-product MF baseline, GMF, MLP, NeuMF and NeuMF pre-trained
 from the same seed's GMF and MLP (fused with `--alpha`: the paper's 0.5, or the
 value that scores best on the validation items), at predictive factors 8 and 64.
 
-    python benchmarks/quality.py --data-dir ../shared/data --factors 8 --seeds 0,1,2 \
+    python benchmarks/quality.py --data-dir ../shared/data --factors 8 --seeds 0,1,2,3,4 \
         --negatives 8 --epochs 40 --patience 8
-    python benchmarks/quality.py --data-dir ../shared/data --factors 64 --seeds 0 \
+    python benchmarks/quality.py --data-dir ../shared/data --factors 64 --seeds 0,1,2 \
         --lr 0.001 --l2 0.0025 --negatives 8 --epochs 30 --patience 8 --alpha validation
 
 Each run's settings are stored with it. Runs with other settings belong in
