@@ -44,9 +44,13 @@ def epochs(runs: list[dict]) -> str:
     return ", ".join(str(run["test"]["epoch"]) for run in runs)
 
 
-def row(cells: list[str]) -> str:
-    """One Markdown table row."""
-    return "| " + " | ".join(cells) + " |"
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table: the header, its separator line, then one line per row."""
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cells) + " |"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)])
 
 
 def distinct(runs: list[dict], key: str) -> str:
@@ -75,42 +79,61 @@ def quality_table(results: dict) -> str:
     groups: dict[tuple[int, str], list[dict]] = defaultdict(list)
     for run in results["runs"]:
         groups[(run["factors"], run["model"])].append(run)
-    lines = [
-        "| factors | model | seeds | HR@10 | NDCG@10 | paper HR@10 / NDCG@10 "
-        "| full-ranking HR@10 | full-ranking NDCG@10 | validation HR@10 | epoch (by validation) "
-        "| HR@10 at best test epoch | HR@10 at final epoch | settings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    header = [
+        "factors",
+        "model",
+        "seeds",
+        "HR@10",
+        "NDCG@10",
+        "paper HR@10 / NDCG@10",
+        "full-ranking HR@10",
+        "full-ranking NDCG@10",
+        "validation HR@10",
+        "epoch (by validation)",
+        "HR@10 at best test epoch",
+        "HR@10 at final epoch",
+        "settings",
     ]
+    rows = []
     for factors, model in sorted(groups, key=lambda g: (g[0], ORDER.index(g[1]))):
         runs = groups[(factors, model)]
         reported = paper.reported(model, factors)
         trained = model != "itempop"
-        cells = [
-            str(factors),
-            NAMES[model],
-            str(len(runs)) if trained else "-",
-            over_seeds(runs, "test", "hr@10"),
-            over_seeds(runs, "test", "ndcg@10"),
-            f"{reported[0]:.3f} / {reported[1]:.3f}" if reported else "-",
-            over_seeds(runs, "full", "hr@10"),
-            over_seeds(runs, "full", "ndcg@10"),
-            over_seeds(runs, "validation", "hr@10") if trained else "-",
-            epochs(runs) if trained else "-",
-            over_seeds(runs, "best_test_epoch", "hr@10") if trained else "-",
-            over_seeds(runs, "final", "hr@10") if trained else "-",
-            " / ".join(sorted({recipe(run) for run in runs})) if trained else "-",
-        ]
-        lines.append(row(cells))
-    return "\n".join(lines)
+        rows.append(
+            [
+                str(factors),
+                NAMES[model],
+                str(len(runs)) if trained else "-",
+                over_seeds(runs, "test", "hr@10"),
+                over_seeds(runs, "test", "ndcg@10"),
+                f"{reported[0]:.3f} / {reported[1]:.3f}" if reported else "-",
+                over_seeds(runs, "full", "hr@10"),
+                over_seeds(runs, "full", "ndcg@10"),
+                over_seeds(runs, "validation", "hr@10") if trained else "-",
+                epochs(runs) if trained else "-",
+                over_seeds(runs, "best_test_epoch", "hr@10") if trained else "-",
+                over_seeds(runs, "final", "hr@10") if trained else "-",
+                " / ".join(sorted({recipe(run) for run in runs})) if trained else "-",
+            ]
+        )
+    return markdown(header, rows)
 
 
 def tuning_table(files: dict[str, dict]) -> str:
     """Markdown: the trained runs in `files` (name: results), one row per model and settings."""
-    lines = [
-        "| file | factors | model | seeds | settings | validation HR@10 | HR@10 | NDCG@10 "
-        "| epoch (by validation) | HR@10 at best test epoch |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+    header = [
+        "file",
+        "factors",
+        "model",
+        "seeds",
+        "settings",
+        "validation HR@10",
+        "HR@10",
+        "NDCG@10",
+        "epoch (by validation)",
+        "HR@10 at best test epoch",
     ]
+    rows = []
     for name, results in files.items():
         groups: dict[tuple[int, str, str], list[dict]] = defaultdict(list)
         for run in results["runs"]:
@@ -121,30 +144,27 @@ def tuning_table(files: dict[str, dict]) -> str:
             groups, key=lambda g: (g[0], ORDER.index(g[1]), g[2])
         ):
             runs = sorted(groups[(factors, model, settings)], key=lambda run: run["seed"])
-            cells = [
-                f"`{name}`",
-                str(factors),
-                NAMES[model],
-                ", ".join(str(run["seed"]) for run in runs),
-                settings,
-                over_seeds(runs, "validation", "hr@10"),
-                over_seeds(runs, "test", "hr@10"),
-                over_seeds(runs, "test", "ndcg@10"),
-                epochs(runs),
-                over_seeds(runs, "best_test_epoch", "hr@10"),
-            ]
-            lines.append(row(cells))
-    return "\n".join(lines)
+            rows.append(
+                [
+                    f"`{name}`",
+                    str(factors),
+                    NAMES[model],
+                    ", ".join(str(run["seed"]) for run in runs),
+                    settings,
+                    over_seeds(runs, "validation", "hr@10"),
+                    over_seeds(runs, "test", "hr@10"),
+                    over_seeds(runs, "test", "ndcg@10"),
+                    epochs(runs),
+                    over_seeds(runs, "best_test_epoch", "hr@10"),
+                ]
+            )
+    return markdown(header, rows)
 
 
 def speed_table(results: dict) -> str:
     """Markdown: the rows speed.py wrote, as they are."""
-    rows = results["rows"]
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
-    return "\n".join(lines)
+    columns = list(results["rows"][0])
+    return markdown(columns, [[str(row[c]) for c in columns] for row in results["rows"]])
 
 
 def section() -> str:
