@@ -44,6 +44,11 @@ def epochs(runs: list[dict]) -> str:
     return ", ".join(str(run["test"]["epoch"]) for run in runs)
 
 
+def by_seed(runs: list[dict]) -> list[dict]:
+    """The runs in seed order (ItemPop's seed, None, first), so per-seed columns line up."""
+    return sorted(runs, key=lambda run: -1 if run["seed"] is None else run["seed"])
+
+
 def markdown(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown table: the header, its separator line, then one line per row."""
 
@@ -77,7 +82,7 @@ def recipe(run: dict) -> str:
 def quality_table(results: dict) -> str:
     """Markdown: one row per (factors, model), mean ± std over seeds."""
     groups: dict[tuple[int, str], list[dict]] = defaultdict(list)
-    for run in results["runs"]:
+    for run in by_seed(results["runs"]):
         groups[(run["factors"], run["model"])].append(run)
     header = [
         "factors",
@@ -136,14 +141,14 @@ def tuning_table(files: dict[str, dict]) -> str:
     rows = []
     for name, results in files.items():
         groups: dict[tuple[int, str, str], list[dict]] = defaultdict(list)
-        for run in results["runs"]:
+        for run in by_seed(results["runs"]):
             if "settings" in run:
                 settings = f"{recipe(run)}, batch {run['settings']['batch_size']}"
                 groups[(run["factors"], run["model"], settings)].append(run)
         for factors, model, settings in sorted(
             groups, key=lambda g: (g[0], ORDER.index(g[1]), g[2])
         ):
-            runs = sorted(groups[(factors, model, settings)], key=lambda run: run["seed"])
+            runs = groups[(factors, model, settings)]
             rows.append(
                 [
                     f"`{name}`",
