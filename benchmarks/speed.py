@@ -150,7 +150,7 @@ def measure_package(model_name: str, data_dir: str | None, repeats: int) -> Resu
 
     from ncf_keras.datasets import load_dataset
     from ncf_keras.metrics import full_ranks, hit_rate, ndcg, sampled_ranks
-    from ncf_keras.sampling import training_instances
+    from ncf_keras.sampling import random_stream, training_instances
     from ncf_keras.training import TrainingSamples, compile_model
 
     load_s, dataset = timed(lambda: load_dataset(DATASET, data_dir))
@@ -165,7 +165,7 @@ def measure_package(model_name: str, data_dir: str | None, repeats: int) -> Resu
             dataset.train_items,
             dataset.unseen_in_train,
             NEGATIVES,
-            np.random.default_rng([SEED, next(epochs)]),
+            random_stream(SEED, "epoch", next(epochs)),
         ),
         repeats,
     )
@@ -947,7 +947,18 @@ def save_json(path: Path, section: str, report: Result) -> None:
     results[section] = report
     results.update(readme_fields(results))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically, to a temporary file and then a rename.
+
+    `ncf_keras.training.write_json` does the same, but importing the package
+    loads Keras, and this process must not: each worker picks its own backend.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def print_results(results: Result, markdown: bool) -> None:
@@ -1073,7 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
         print_results(results, args.markdown)
         if args.json:  # rebuild the README fields with this version of the script
             results.update(readme_fields(results))
-            args.json.write_text(json.dumps(results, indent=2) + "\n")
+            write_json(args.json, results)
         return 0
 
     args.backends = list(BACKENDS) if args.backend == "both" else [args.backend]

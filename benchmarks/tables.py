@@ -248,7 +248,9 @@ def main() -> None:
     readme = README.read_text()
     if not MARKERS.search(readme):
         raise SystemExit(f"{README}: results markers not found")
-    README.write_text(MARKERS.sub(lambda m: m[1] + text + m[2], readme))
+    tmp = README.with_name(f".{README.name}.tmp")  # then a rename: never half a README
+    tmp.write_text(MARKERS.sub(lambda m: m[1] + text + m[2], readme))
+    tmp.replace(README)
     print(f"updated {README}")
 
 

@@ -4,11 +4,14 @@ Modules, one idea each:
 
 * `datasets`: MovieLens-1M, the NCF paper's split, synthetic data and your own
   file, all as a leave-one-out `Dataset`.
-* `sampling`: uniform negative sampling, vectorised.
+* `download`: fetching files into the data folder, checksum-verified.
+* `errors`: `DataError`, the one exception for bad input.
+* `sampling`: uniform negative sampling, vectorised, and the seeded random streams.
 * `models`: the GMF, MLP and NeuMF builders, and NeuMF pre-training.
 * `metrics`: HR@K and NDCG@K, sampled or full ranking.
 * `training`: the per-epoch data, the evaluation callback and `train`.
 * `runs`: the run folders that training writes.
+* `recommend`: the top unseen items for a user.
 * `plots`, `diagrams`: hit-rate curves, and pictures of a model's layers.
 * `paper`: the numbers the paper reports.
 * `cli`: `python -m ncf_keras`.

@@ -11,16 +11,17 @@ import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from ncf_keras import models
-from ncf_keras.datasets import Dataset, load_dataset
+from ncf_keras.datasets import NAMED_DATASETS, Dataset, load_dataset
 from ncf_keras.errors import DataError
-from ncf_keras.metrics import evaluate, score
+from ncf_keras.metrics import evaluate
+from ncf_keras.recommend import recommend
 from ncf_keras.runs import load_run_model, plot_runs, read_run, write_run
 from ncf_keras.training import (
     FINE_TUNE_LEARNING_RATE,
     LEARNING_RATE,
+    OPTIMIZERS,
     compile_model,
     summarize,
     train,
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--optimizer",
         default=None,
-        choices=["adam", "sgd", "adagrad", "rmsprop"],
+        choices=list(OPTIMIZERS),
         help="default: adam; sgd when fine-tuning pre-trained NeuMF, as in the paper",
     )
     t.add_argument(
@@ -85,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--alpha",
         type=float,
-        default=0.5,
-        help="weight of GMF in the pre-trained output layer (default: 0.5)",
+        default=None,
+        help="weight of GMF in the pre-trained output layer, 0 to 1 (default: 0.5)",
     )
     t.add_argument(
         "--verbose",
@@ -152,9 +153,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     pretrained = args.pretrain_gmf is not None or args.pretrain_mlp is not None
     if pretrained and (args.model != "neumf" or None in (args.pretrain_gmf, args.pretrain_mlp)):
         raise DataError("--pretrain-gmf and --pretrain-mlp go together, with --model neumf")
+    if args.alpha is not None and not pretrained:
+        raise DataError("--alpha weights pre-trained models: it needs --pretrain-gmf and -mlp")
     for name in ("epochs", "factors", "batch_size"):
         if getattr(args, name) < 1:
             raise DataError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.l2 < 0:
+        raise DataError(f"--l2 must be >= 0, got {args.l2}")
+    if args.lr is not None and args.lr <= 0:
+        raise DataError(f"--lr must be > 0, got {args.lr}")
     # Pre-trained NeuMF is fine-tuned with plain SGD, as in the paper: Adam's fresh
     # moment estimates move it away from the pre-trained optimum (see the benchmarks).
     optimizer = args.optimizer or ("sgd" if pretrained else "adam")
@@ -163,6 +170,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.lr is not None
         else (FINE_TUNE_LEARNING_RATE if pretrained else LEARNING_RATE)
     )
+    alpha = (0.5 if args.alpha is None else args.alpha) if pretrained else None
+    # The run folder records where the data came from: as absolute paths, so that
+    # evaluate, recommend and pre-training find it from any directory.
+    if args.dataset not in NAMED_DATASETS and Path(args.dataset).is_file():
+        args.dataset = str(Path(args.dataset).resolve())
+    if args.data_dir is not None:
+        args.data_dir = str(Path(args.data_dir).resolve())
 
     keras.utils.set_random_seed(args.seed)
     dataset = load_dataset(args.dataset, args.data_dir, args.seed)
@@ -172,7 +186,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             model,
             load_run_model(args.pretrain_gmf, args.dataset),
             load_run_model(args.pretrain_mlp, args.dataset),
-            args.alpha,
+            alpha,
         )
     compile_model(model, optimizer, lr)
     print(
@@ -195,7 +209,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         for key, value in vars(args).items()
         if key not in ("command", "out", "verbose")
     }
-    config.update(optimizer=optimizer, lr=lr, pretrained=pretrained)
+    config.update(optimizer=optimizer, lr=lr, pretrained=pretrained, alpha=alpha)
+    if args.model == "mlp":  # its predictive factors are its last layer; --factors is unused
+        config["factors"] = args.layers[-1]
     write_run(args.out, args.model, args.dataset, config, history)
     best = summarize(history)["best"]
     print(
@@ -218,14 +234,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     result = evaluate(load_run_model(args.run), dataset, full_ranking=args.full_ranking)
     protocol = "full ranking" if args.full_ranking else "sampled (99 negatives)"
     print(json.dumps({"run": str(args.run), "protocol": protocol, **result}, indent=2))
-
-
-def recommend(model: keras.Model, dataset: Dataset, user: int, top: int = 10) -> np.ndarray:
-    """The `top` highest-scoring items outside the user's training history, best first."""
-    candidates = np.setdiff1d(np.arange(dataset.num_items), dataset.history(user))
-    scores = score(model, np.full(len(candidates), user), candidates)
-    best = np.argsort(-scores, kind="stable")[:top]
-    return candidates[best]
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:

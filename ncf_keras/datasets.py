@@ -41,7 +41,7 @@ import pandas as pd
 
 from ncf_keras.download import RemoteFile, extract_zip, fetch
 from ncf_keras.errors import DataError
-from ncf_keras.sampling import UnseenItems
+from ncf_keras.sampling import UnseenItems, random_stream
 
 TEST_NEGATIVES = 99
 
@@ -162,6 +162,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(data_dir or os.environ.get("NCF_DATA_DIR") or "data")
 
 
+NAMED_DATASETS = ("ml-1m", "ml-1m-ncf", "synthetic")
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, seed: int = 0) -> Dataset:
     """Load "ml-1m", "ml-1m-ncf", "synthetic" or a path to an interactions file.
 
@@ -244,7 +247,7 @@ def leave_one_out(
     test_items = item_idx[is_last].astype(np.int32)
     train_users, train_items = _sorted_pairs(user_idx[~is_last], item_idx[~is_last])
     seen = UnseenItems(user_idx, item_idx, num_users, num_items)
-    rng = np.random.default_rng(seed)
+    rng = random_stream(seed, "split")
     short = np.flatnonzero(seen.num_unseen < TEST_NEGATIVES)
     if len(short):
         raise DataError(
@@ -274,9 +277,10 @@ def validation_split(dataset: Dataset, seed: int = 0) -> Dataset:
 
     Returns a Dataset with the same ids: its training positives are
     `dataset`'s minus the held-out items, its test items are the held-out
-    items, and its 99 negatives are drawn from the items the user has no
-    training interaction with. The real test items are never looked at.
-    Raises DataError if a user has fewer than 2 training items.
+    items, and its 99 negatives are drawn from the items the user never
+    interacted with, in training or test, as the test negatives of a
+    leave-one-out split are. The real test items are used only to keep them out
+    of those negatives. Raises DataError if a user has fewer than 2 training items.
     """
     counts = np.diff(dataset.user_offsets)
     if counts.min() < 2:
@@ -285,13 +289,18 @@ def validation_split(dataset: Dataset, seed: int = 0) -> Dataset:
             f"{dataset.name}: user {user} has {counts[user]} training items; "
             "a validation hold-out needs at least 2"
         )
-    rng = np.random.default_rng([seed, 2])
+    rng = random_stream(seed, "validation")
     held = dataset.user_offsets[:-1] + (rng.random(dataset.num_users) * counts).astype(np.int64)
     keep = np.ones(len(dataset.train_users), bool)
     keep[held] = False
-    negatives = dataset.unseen_in_train.sample_distinct(
-        np.arange(dataset.num_users), dataset.test_negatives.shape[1], rng
+    users = np.arange(dataset.num_users)
+    never_seen = UnseenItems(
+        np.concatenate([dataset.train_users, users]),
+        np.concatenate([dataset.train_items, dataset.test_items]),
+        dataset.num_users,
+        dataset.num_items,
     )
+    negatives = never_seen.sample_distinct(users, dataset.test_negatives.shape[1], rng)
     return Dataset(
         f"{dataset.name} (validation)",
         dataset.num_users,
@@ -335,10 +344,16 @@ def _read_table(
     except pd.errors.ParserError as e:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
         if m:
-            raise DataError(f"{label}: line {m[2]}: expected {fields} fields, saw {m[3]}") from None
+            line, saw = int(m[2]), int(m[3])
+            if int(m[1]) != fields:  # pandas took the count from the first line: it is at fault
+                line, saw = 1 + int(header), int(m[1])
+            raise DataError(f"{label}: line {line}: expected {fields} fields, saw {saw}") from None
         raise DataError(f"{label}: cannot parse ({e})") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: the file is empty") from None
+    except UnicodeDecodeError:
+        line = _first_non_utf8_line(source)
+        raise DataError(f"{label}: line {line}: not UTF-8 text; save it as UTF-8") from None
     if df.shape[1] != fields:
         raise DataError(
             f"{label}: line {1 + int(header)}: expected {fields} fields, saw {df.shape[1]}"
@@ -365,6 +380,20 @@ def _read_table(
                 f"is not a number: {df[col].iloc[row]!r}"
             )
     return df
+
+
+def _first_non_utf8_line(source) -> int:
+    """The 1-based line of the first bytes that are not UTF-8, in a path or BytesIO."""
+    if isinstance(source, io.BytesIO):
+        data = source.getvalue()
+    else:
+        with (gzip.open if str(source).endswith(".gz") else open)(source, "rb") as f:
+            data = f.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return data.count(b"\n", 0, e.start) + 1
+    return 1
 
 
 def _int_column(df: pd.DataFrame, col: int, label: str, header: bool = False) -> np.ndarray:
@@ -559,7 +588,7 @@ def synthetic(
         )
     if interactions_per_user < 2:
         raise DataError("synthetic: interactions_per_user must be at least 2")
-    rng = np.random.default_rng(seed)
+    rng = random_stream(seed, "synthetic")
     taste_u = rng.normal(size=(num_users, factors))
     taste_i = rng.normal(size=(num_items, factors))
     popularity = rng.normal(scale=0.5, size=num_items)
@@ -581,7 +610,8 @@ def from_file(
 
     Columns, by position: user, item, then optionally rating and timestamp.
     With a header, a third column named like a time or order ("timestamp",
-    "time", "order", "seq", ...) is the time; otherwise the third is the rating.
+    "time", "date", "order", "seq", ...) is the time; otherwise the third is the
+    rating. Times are numbers or ISO 8601 dates.
     The rating is checked to be a number and then ignored: every row is one
     interaction. Without a time column, file order is time order.
 
@@ -612,12 +642,36 @@ def from_file(
     roles = ["user", "item", "rating", "order"][: len(fields)]
     if header and len(fields) == 3 and fields[2] in TIME_COLUMNS:
         roles[2] = "order"
-    numeric = tuple(c for c, role in enumerate(roles) if role in ("rating", "order"))
+    numeric = tuple(c for c, role in enumerate(roles) if role == "rating")
     df = _read_table(path, str(path), sep, len(fields), header=header, numeric=numeric)
-    order = df[roles.index("order")].to_numpy() if "order" in roles else None
+    order = None
+    if "order" in roles:
+        order = _time_column(df[roles.index("order")], roles.index("order"), str(path), header)
     return leave_one_out(
         name or path.name, df[0].to_numpy(), df[1].to_numpy(), order, seed, item_titles
     )
+
+
+def _time_column(values: pd.Series, col: int, label: str, header: bool) -> np.ndarray:
+    """A time or order column as int64: numbers as they are, ISO dates as microseconds.
+
+    A column is all numbers or all ISO 8601 dates ("2000-12-31", "2000-12-31T22:00:00",
+    with or without a UTC offset); otherwise a DataError names the first line that breaks it.
+    """
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce")
+    dates = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+    expected, bad = (
+        ("a number", numbers.isna()) if numbers.notna().iloc[0] else ("a date", dates.isna())
+    )
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise DataError(
+            f"{label}: line {row + 1 + int(header)}: field {col + 1} "
+            f"is not {expected}: {values.iloc[row]!r}"
+        )
+    return dates.dt.tz_convert(None).astype("int64").to_numpy()
 
 
 def _is_number(text: str) -> bool:

@@ -79,7 +79,23 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
         _remove_empty(new_folders)
         raise DataError(f"cannot write to {folder}: {e.strerror}") from None
     try:
-        partial = Path(
+        partial = _download(remote, Path(tmp), folder)
+        verify(partial, remote)
+        try:
+            partial.replace(target)
+        except OSError as e:
+            raise DataError(f"cannot write {target}: {e.strerror}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.exists():
+            _remove_empty(new_folders)
+    return target
+
+
+def _download(remote: RemoteFile, tmp: Path, folder: Path) -> Path:
+    """`keras.utils.get_file` into `tmp`, its failures turned into one-line DataErrors."""
+    try:
+        return Path(
             keras.utils.get_file(
                 fname=remote.filename,
                 origin=remote.url,
@@ -89,11 +105,7 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
                 cache_subdir=".",
             )
         )
-        verify(partial, remote)
-        partial.replace(target)
-    except ValueError as e:  # get_file's sha256 mismatch (DataError is a ValueError too)
-        if isinstance(e, DataError):
-            raise
+    except ValueError:  # get_file's sha256 mismatch
         raise DataError(
             f"{remote.url}: sha256 mismatch; the download is corrupt or truncated and was not kept"
         ) from None
@@ -107,11 +119,6 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
             f"could not download {remote.url} ({reason}); put {remote.filename} "
             f"into {folder} yourself if this machine is offline"
         ) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not target.exists():
-            _remove_empty(new_folders)
-    return target
 
 
 def extract_zip(archive: Path, members: dict[str, Path]) -> None:

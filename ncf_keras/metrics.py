@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from ncf_keras.datasets import Dataset
+from ncf_keras.errors import DataError
 
 SCORE_BATCH = 1 << 16  # rows per forward pass when scoring
 
@@ -53,9 +54,20 @@ def rank_among(
 
 
 def score(model: keras.Model, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Model scores for (user, item) pairs, float32, shape (n,), in batched forward passes."""
+    """Model scores for (user, item) pairs, float32, shape (n,), in batched forward passes.
+
+    Raises DataError if a score is NaN or infinite: no rank can be honest then
+    (a NaN compares false with everything, so it would rank first).
+    """
     x = {"user": np.asarray(users, np.int32), "item": np.asarray(items, np.int32)}
-    return np.asarray(model.predict(x, batch_size=SCORE_BATCH, verbose=0)).reshape(-1)
+    scores = np.asarray(model.predict(x, batch_size=SCORE_BATCH, verbose=0)).reshape(-1)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise DataError(
+            f"the model scored {bad.sum():,} of {len(scores):,} (user, item) pairs "
+            "as NaN or infinite: training has diverged (try a lower --lr)"
+        )
+    return scores
 
 
 def sampled_ranks(model: keras.Model, dataset: Dataset) -> np.ndarray:

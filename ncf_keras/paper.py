@@ -1,7 +1,7 @@
 """The numbers He et al. (WWW 2017) report on their ML-1M split, HR@10 and NDCG@10.
 
-From the task's reference table (the paper's Tables 2-4): NeuMF with and
-without pre-training, and the 3-layer MLP, at predictive factors 8 and 64.
+From the paper's Table 2 (NeuMF with and without pre-training) and Tables 3
+and 4 (MLP with 3 hidden layers), at predictive factors 8 and 64.
 The paper gives GMF only in a figure, so there is no exact GMF number here.
 """
 

@@ -11,6 +11,7 @@ A run folder holds:
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import keras
@@ -41,15 +42,26 @@ def write_run(out: Path, model: str, dataset: str, config: dict, history: list[d
     plot_runs([metrics], out / "hit_rate.png")
 
 
+REQUIRED = ("model", "dataset", "config", "history")
+REQUIRED_CONFIG = ("seed", "factors")
+
+
 def read_run(run: Path) -> dict:
     """A run folder's metrics.json, or a DataError that names what is missing."""
     path = Path(run) / "metrics.json"
     if not path.is_file():
         raise DataError(f"{run}: no metrics.json; is it a run folder written by 'train --out'?")
     try:
-        return json.loads(path.read_text())
+        metrics = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("config"), dict):
+        raise DataError(f"{path}: expected an object with a 'config' object, as 'train' writes")
+    missing = [key for key in REQUIRED if key not in metrics]
+    missing += [f"config.{key}" for key in REQUIRED_CONFIG if key not in metrics["config"]]
+    if missing:
+        raise DataError(f"{path}: lacks {', '.join(missing)}, which 'train' writes")
+    return metrics
 
 
 def load_run_model(run: Path, dataset: str | None = None) -> keras.Model:
@@ -62,7 +74,11 @@ def load_run_model(run: Path, dataset: str | None = None) -> keras.Model:
         raise DataError(f"{run}: no model.keras")
     # NeuMF trained with l2 saves one custom object, its output layer's constraint.
     custom = {keras.saving.get_registered_name(FirstRowsMaxNorm): FirstRowsMaxNorm}
-    return keras.saving.load_model(path, custom_objects=custom)
+    try:
+        return keras.saving.load_model(path, custom_objects=custom)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{path}: cannot load the model ({reason})") from None
 
 
 def plot_runs(runs: list[dict], path: Path) -> None:
@@ -72,10 +88,7 @@ def plot_runs(runs: list[dict], path: Path) -> None:
         key = run_label(metrics)
         label = paper.LABELS.get(key, key)
         curves[label] = [row["hr@10"] for row in metrics["history"]]
-        factors = metrics["config"]["factors"]
-        if metrics["model"] == "mlp":
-            factors = metrics["config"]["layers"][-1]
-        reported = paper.reported(key, factors)
+        reported = paper.reported(key, metrics["config"]["factors"])
         if metrics["dataset"] == "ml-1m-ncf" and reported is not None:
             references[label] = reported[0]
     title = f"HR@10 per epoch on {runs[0]['dataset']}"

@@ -14,6 +14,23 @@ import numpy as np
 
 from ncf_keras.errors import DataError
 
+STREAMS = {"split": 1, "validation": 2, "synthetic": 3}
+
+
+def random_stream(seed: int, purpose: str, epoch: int = 0) -> np.random.Generator:
+    """The random generator for one use of `seed`; no two uses share their draws.
+
+    `purpose` "epoch" gives that epoch's training negatives, keyed [seed, epoch].
+    "split" (a leave-one-out split's test negatives), "validation" (the
+    validation hold-out) and "synthetic" (the synthetic data) are keyed
+    [seed, 0, 1], [seed, 0, 2] and [seed, 0, 3]. NumPy pads seed words with
+    zeros, so [seed, e] is [seed, e, 0] and `default_rng(seed)` is epoch 0's
+    generator: the non-zero third word keeps these apart from every epoch.
+    """
+    if purpose == "epoch":
+        return np.random.default_rng([seed, epoch])
+    return np.random.default_rng([seed, 0, STREAMS[purpose]])
+
 
 class UnseenItems:
     """Draws items uniformly from those each user has *not* interacted with.

@@ -17,16 +17,21 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from ncf_keras.datasets import Dataset
 from ncf_keras.errors import DataError
 from ncf_keras.metrics import evaluate
-from ncf_keras.sampling import training_instances
+from ncf_keras.sampling import random_stream, training_instances
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
 LEARNING_RATE = 3e-3  # Adam, for batches of 1024 (the paper: 1e-3 for batches of 256)
 FINE_TUNE_LEARNING_RATE = 1e-3  # SGD, for pre-trained NeuMF, as in the paper
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+    "adagrad": keras.optimizers.Adagrad,
+    "rmsprop": keras.optimizers.RMSprop,
+}
 
 
 class TrainingSamples(keras.utils.PyDataset):
@@ -34,7 +39,7 @@ class TrainingSamples(keras.utils.PyDataset):
 
     Each batch is ({"user": int32 (b,), "item": int32 (b,)}, label float32 (b,)),
     with b = batch_size (the last batch may be smaller). Epoch e's rows come from
-    `np.random.default_rng([seed, e])`, so a seed fixes every epoch's rows.
+    `random_stream(seed, "epoch", e)`, so a seed fixes every epoch's rows.
 
     A new epoch's negatives are drawn when an epoch begins after every batch of
     the current draw has been served. Counting epochs that way, rather than
@@ -65,7 +70,7 @@ class TrainingSamples(keras.utils.PyDataset):
             d.train_items,
             d.unseen_in_train,
             self.negatives,
-            np.random.default_rng([self.seed, epoch]),
+            random_stream(self.seed, "epoch", epoch),
         )
         self.epoch = epoch
         self._served = 0
@@ -174,18 +179,12 @@ def compile_model(
     `jit_compile="auto"` uses XLA on TensorFlow and JAX, where it runs NCF
     several times faster on a CPU.
     """
-    optimizers = {
-        "adam": keras.optimizers.Adam,
-        "sgd": keras.optimizers.SGD,
-        "adagrad": keras.optimizers.Adagrad,
-        "rmsprop": keras.optimizers.RMSprop,
-    }
-    if optimizer not in optimizers:
-        raise DataError(f"unknown optimizer {optimizer!r}: use one of {', '.join(optimizers)}")
+    if optimizer not in OPTIMIZERS:
+        raise DataError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
     if jit_compile == "auto":
         jit_compile = keras.backend.backend() in ("tensorflow", "jax")
     model.compile(
-        optimizer=optimizers[optimizer](learning_rate),
+        optimizer=OPTIMIZERS[optimizer](learning_rate),
         loss="binary_crossentropy",
         jit_compile=jit_compile,
         steps_per_execution=STEPS_PER_EXECUTION,
@@ -226,11 +225,15 @@ def train(
                 out / "model.keras", monitor=f"hr@{k}", mode="max", save_best_only=True
             ),
         ]
-    fitted = model.fit(samples, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    keys = ["loss", f"hr@{k}", f"ndcg@{k}", "sample_seconds", "train_seconds", "eval_seconds"]
+    return epoch_history(model.fit(samples, epochs=epochs, callbacks=callbacks, verbose=verbose))
+
+
+def epoch_history(fitted: keras.callbacks.History) -> list[dict[str, float]]:
+    """`model.fit`'s History as one dict per epoch: {"epoch": 1-based, "loss": ..., ...}."""
+    logs = fitted.history
     return [
-        {"epoch": e + 1, **{key: float(fitted.history[key][e]) for key in keys}}
-        for e in range(epochs)
+        {"epoch": e + 1, **{key: float(values[e]) for key, values in logs.items()}}
+        for e in range(len(fitted.epoch))
     ]
 
 

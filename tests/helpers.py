@@ -221,10 +221,13 @@ class ScoreByItem:
 
 
 class ConstantScore:
-    """A stand-in for a Keras model that scores every pair alike."""
+    """A stand-in for a Keras model that scores every pair alike (0.5 unless told)."""
+
+    def __init__(self, value: float = 0.5):
+        self.value = value
 
     def predict(self, x: dict, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
-        return np.full((len(x["item"]), 1), 0.5, np.float32)
+        return np.full((len(x["item"]), 1), self.value, np.float32)
 
 
 def hand_dataset(

@@ -12,9 +12,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import ScoreByItem, hand_dataset
+from helpers import background_rows, write_table
 
-from ncf_keras.cli import main, recommend
+from ncf_keras.cli import main
 from ncf_keras.datasets import synthetic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -91,6 +91,22 @@ def test_train_writes_a_complete_run_folder(runs, name):
     assert metrics["final"] == {"hr@10": history[-1]["hr@10"], "ndcg@10": history[-1]["ndcg@10"]}
     assert metrics["config"]["layers"] == [16, 8, 4]
     assert metrics["config"]["seed"] == 0
+    assert metrics["config"]["factors"] == (4 if name == "mlp" else 8)  # MLP: its last layer
+
+
+def test_a_run_on_a_relative_path_works_from_another_directory(tmp_path, monkeypatch, capsys):
+    """The run records the data file's absolute path, so evaluate finds it from anywhere."""
+    monkeypatch.chdir(tmp_path)
+    write_table(tmp_path / "log.csv", background_rows(), header=["user", "item", "r", "t"])
+    argv = ["train", "--model", "gmf", "--dataset", "log.csv", "--epochs", "1"]
+    assert main([*argv, "--out", "run", "--verbose", "0"]) == 0
+    assert read_metrics(tmp_path / "run")["dataset"] == str(tmp_path / "log.csv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(tmp_path / "run")]) == 0
+    assert '"hr@10"' in capsys.readouterr().out
 
 
 def test_pretrained_neumf_records_its_pretraining(runs):
@@ -164,12 +180,6 @@ def test_recommend_prints_unseen_items(runs, capsys):
     assert not history & set(listed)
 
 
-def test_recommend_ranks_unseen_items_by_score():
-    """recommend() returns the top-scoring items outside the history, best first."""
-    dataset = hand_dataset({0: [9, 7]}, {0: 2}, {0: [0, 1]}, num_items=10)
-    np.testing.assert_array_equal(recommend(ScoreByItem(), dataset, 0, top=3), [8, 6, 5])
-
-
 def test_plot_writes_a_png(runs, tmp_path, capsys):
     out = tmp_path / "figures" / "x.png"
     assert main(["plot", str(runs["gmf"]), str(runs["mlp"]), "--out", str(out)]) == 0
@@ -230,6 +240,26 @@ def test_train_refuses_non_positive_sizes(tmp_path, capsys, flag):
     assert f"{flag} must be >= 1, got 0" in error_line(capsys)
 
 
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--l2", "-0.1"], "--l2 must be >= 0, got -0.1"),
+        (["--lr", "0"], "--lr must be > 0, got 0.0"),
+        (["--alpha", "0.3"], "--alpha weights pre-trained models: it needs --pretrain-gmf"),
+    ],
+)
+def test_train_refuses_impossible_settings(tmp_path, capsys, extra, message):
+    assert main([*train_args("gmf", tmp_path / "r"), *extra]) == 2
+    assert message in error_line(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_pretrain_refuses_an_alpha_outside_0_to_1(runs, tmp_path, capsys):
+    pretrain = ["--pretrain-gmf", str(runs["gmf"]), "--pretrain-mlp", str(runs["mlp"])]
+    assert main([*train_args("neumf", tmp_path / "r", *pretrain), "--alpha", "1.5"]) == 2
+    assert "--alpha must be between 0 and 1, got 1.5" in error_line(capsys)
+
+
 @pytest.mark.parametrize("command", ["evaluate", "recommend", "plot"])
 def test_run_folder_without_metrics(tmp_path, capsys, command):
     """A folder that is not a run: the error names it and metrics.json."""
@@ -250,6 +280,40 @@ def test_corrupt_metrics_json(tmp_path, capsys):
     (run / "metrics.json").write_text("{not json")
     assert main(["evaluate", "--run", str(run)]) == 2
     assert "metrics.json: not valid JSON" in error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "drop, message",
+    [
+        ("history", "lacks history"),
+        ("config.seed", "lacks config.seed"),
+        ("config", "'config' object"),
+    ],
+)
+def test_metrics_json_without_what_train_writes(runs, tmp_path, capsys, drop, message):
+    """A metrics.json that lacks a key `train` writes: the error names the file and the key."""
+    metrics = read_metrics(runs["gmf"])
+    if drop.startswith("config."):
+        del metrics["config"][drop.split(".")[1]]
+    else:
+        del metrics[drop]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["evaluate", "--run", str(run)]) == 2
+    line = error_line(capsys)
+    assert f"{run / 'metrics.json'}: " in line
+    assert message in line
+
+
+def test_corrupt_model_file(runs, tmp_path, capsys):
+    """A model.keras that is not a Keras archive: one line naming the file."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text((runs["gmf"] / "metrics.json").read_text())
+    (run / "model.keras").write_bytes(b"not a zip archive")
+    assert main(["evaluate", "--run", str(run)]) == 2
+    assert f"{run / 'model.keras'}: cannot load the model" in error_line(capsys)
 
 
 def test_unknown_user(runs, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -175,6 +176,21 @@ def test_a_cache_that_cannot_be_written_leaves_no_folder(tmp_path, closed_port_u
     with pytest.raises(DataError, match=expected):
         fetch(RemoteFile(closed_port_url, "ml-1m.zip"), cache)
     assert listing(tmp_path) == []
+
+
+def test_a_full_disk_is_not_called_a_failed_download(tmp_path, file_server, archive, monkeypatch):
+    """The download verified but could not be moved into place: say so, and keep nothing."""
+    url = file_server.publish("good.zip", archive)
+
+    def disk_full(self, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", disk_full)
+    cache = tmp_path / "cache"
+    expected = f"cannot write {re.escape(str(cache / 'good.zip'))}: No space left on device"
+    with pytest.raises(DataError, match=expected):
+        fetch(RemoteFile(url, "good.zip", sha256=sha256_of(archive)), cache)
+    assert not cache.exists()
 
 
 def test_missing_remote_file_names_the_url(tmp_path, file_server):

@@ -1,7 +1,8 @@
 """No leakage, on every loader: a test item is never a training item of its user, test
 negatives never come from the user's history (nor, for the log-based loaders, equal
 the test item), and each user gets 99 distinct negatives. Dataset itself refuses a
-leaking split."""
+leaking split, and the validation hold-out keeps the real test items out of its
+negatives."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ncf_keras.datasets import (
     movielens_1m,
     movielens_1m_ncf,
     synthetic,
+    validation_split,
 )
 from ncf_keras.errors import DataError
 
@@ -127,3 +129,39 @@ def test_dataset_refuses_a_test_item_count_that_is_not_one_per_user():
     dataset = hand_dataset({0: [1], 1: [2]}, {0: 3, 1: 4}, {0: [5], 1: [5]}, num_items=8)
     with pytest.raises(DataError, match=r"hand: 1 test items for 2 users"):
         dataclasses.replace(dataset, test_items=dataset.test_items[:1])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_validation_split_never_uses_the_test_item(seed):
+    """One training item per user is held out; its negatives exclude train *and* test items.
+
+    With 160 items and 16 interactions per user, 99 negatives drawn from the
+    144 items outside training would hold the real test item for most users.
+    """
+    data = synthetic(num_users=50, num_items=160, interactions_per_user=16, seed=seed)
+    validation = validation_split(data, seed)
+    assert_no_leakage(validation, negatives_may_hold_test_item=False)
+    for user in range(data.num_users):
+        history = set(data.history(user).tolist())
+        held = int(validation.test_items[user])
+        assert held in history
+        assert set(validation.history(user).tolist()) == history - {held}
+        negatives = set(validation.test_negatives[user].tolist())
+        assert not negatives & history
+        assert int(data.test_items[user]) not in negatives, f"user {user}: test item used"
+
+
+def test_validation_split_is_seeded():
+    """The same seed gives the same hold-out and negatives; another seed does not."""
+    data = synthetic(num_users=50, num_items=160, interactions_per_user=16, seed=0)
+    first, again, other = (validation_split(data, s) for s in (3, 3, 4))
+    for field in ("train_items", "test_items", "test_negatives"):
+        np.testing.assert_array_equal(getattr(first, field), getattr(again, field))
+    assert not np.array_equal(first.test_items, other.test_items)
+
+
+def test_validation_split_needs_two_training_items():
+    """A user with one training item cannot give one up: a DataError naming the user."""
+    data = hand_dataset({0: [1, 2], 1: [0]}, {0: 3, 1: 4}, {0: [5], 1: [5]}, num_items=8)
+    with pytest.raises(DataError, match=r"hand: user 1 has 1 training items; a validation"):
+        validation_split(data)

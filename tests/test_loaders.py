@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import re
 import warnings
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,19 @@ def test_from_file_time_column_named_in_a_three_column_header(tmp_path, log_rows
     assert held_out_labels(rated) == last_in_file(log_rows)
 
 
+def test_from_file_reads_iso_dates_as_times(tmp_path, log_rows):
+    """A "date" column of ISO 8601 dates orders like the timestamps it spells."""
+    rows = [(u, i, stamp_to_iso(t)) for u, i, _, t in log_rows]
+    dated = from_file(write_table(tmp_path / "d.csv", rows, header=["user", "item", "date"]))
+    assert held_out_labels(dated) == latest_by_time(log_rows)
+
+
+def stamp_to_iso(stamp: int) -> str:
+    """Unix seconds as an ISO 8601 date and time, written with a +02:00 offset."""
+    local = datetime.fromtimestamp(stamp, timezone(timedelta(hours=2)))
+    return local.isoformat()
+
+
 def test_from_file_breaks_timestamp_ties_by_file_order(tmp_path, log_rows):
     """Equal timestamps: the later line is the later interaction."""
     planted = [(900, 7, 5, 500), (900, 8, 5, 500), (900, 9, 5, 100)]
@@ -220,9 +234,9 @@ def test_resolve_data_dir_precedence(monkeypatch, tmp_path):
 # --- The user's own file: errors -------------------------------------------------------
 
 
-def write_lines(path: Path, lines: list[str]) -> Path:
-    text = "\n".join(lines) + "\n"
-    path.write_bytes(gzip.compress(text.encode()) if path.suffix == ".gz" else text.encode())
+def write_lines(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
+    data = ("\n".join(lines) + "\n").encode(encoding)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
     return path
 
 
@@ -258,6 +272,11 @@ MALFORMED = {
         ["1\t2\t5\t100", "1\t3\t4\t101", "2\t4\t3\t102", "2\t5\t3\t103", "3\t1\t3\t2020-01-01"],
         r"line 5: field 4 is not a number: '2020-01-01'",
     ),
+    "date-not-a-date": (
+        "k.csv",
+        ["user,item,date", "1,2,2000-12-31", "1,3,2001-02-30", "2,4,2001-01-01"],
+        r"line 3: field 3 is not a date: '2001-02-30'",
+    ),
     "too-many-columns": ("g.csv", ["1,2,3,4,5", "1,2,3,4,5"], r"line 1: expected 2 to 4 fields"),
     "gzipped-extra-field": (
         "h.csv.gz",
@@ -277,6 +296,15 @@ def test_from_file_names_the_file_and_line_of_malformed_input(tmp_path, case):
     with pytest.raises(DataError, match=re.escape(str(path)) + ": " + message) as error:
         from_file(path)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "latin1.csv.gz"])
+def test_from_file_names_the_line_that_is_not_utf8(tmp_path, name):
+    """A Latin-1 export is a one-line DataError naming its first non-UTF-8 line."""
+    lines = ["user,item", "ann,Heat", "ann,Amélie", "bob,Heat", "bob,Ran"]
+    path = write_lines(tmp_path / name, lines, encoding="latin-1")
+    with pytest.raises(DataError, match=re.escape(f"{path}: line 3: not UTF-8 text")):
+        from_file(path)
 
 
 def test_from_file_refuses_a_missing_file(tmp_path):
@@ -453,6 +481,16 @@ NCF_RULES = {
         "train",
         lambda rows: [*rows[:2], (6, 3, 1, 0), *rows[2:]],
         r"train\.rating: line 3: user 6 has no test row",
+    ),
+    "train rows have 4 fields, the first one too": (
+        "train",
+        lambda rows: with_row(rows, 0, rows[0][:3]),
+        r"train\.rating: line 1: expected 4 fields, saw 3",
+    ),
+    "test rows have 4 fields, not more": (
+        "test",
+        lambda rows: with_row(rows, 2, (*rows[2], 7)),
+        r"test\.rating: line 3: expected 4 fields, saw 5",
     ),
     "train ids are integers": (
         "train",

@@ -10,6 +10,7 @@ import pytest
 from helpers import ConstantScore, ScoreByItem, hand_dataset
 
 from ncf_keras import metrics
+from ncf_keras.errors import DataError
 
 
 def test_rank_counts_candidates_scoring_at_least_the_positive():
@@ -104,6 +105,15 @@ def test_constant_model_ranks_last_and_scores_zero(tiny):
     for full_ranking in (False, True):
         result = metrics.evaluate(ConstantScore(), tiny, k=4, full_ranking=full_ranking)
         assert result == {"hr@4": 0.0, "ndcg@4": 0.0}
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("full_ranking", [False, True])
+def test_a_diverged_model_is_an_error_not_a_perfect_score(tiny, value, full_ranking):
+    """NaN compares false with everything, so it would rank first: refuse it instead."""
+    pairs = tiny.num_users * (tiny.num_items if full_ranking else 1 + tiny.test_negatives.shape[1])
+    with pytest.raises(DataError, match=rf"the model scored {pairs} of {pairs} .* diverged"):
+        metrics.evaluate(ConstantScore(value), tiny, full_ranking=full_ranking)
 
 
 def test_sampled_ranks_with_a_keras_model(tiny):

@@ -298,3 +298,17 @@ def test_saved_model_reloads_and_predicts_the_same(tmp_path, name, l2):
     else:
         assert isinstance(constraint, models.FirstRowsMaxNorm)
         assert constraint.get_config() == {"rows": 3, "max_value": 3**0.5}
+
+
+def test_check_same_model_accepts_a_copy_and_refuses_another_shape():
+    """A second gmf() with other weights is the same model; one with 4 factors is not."""
+    built = randomize(models.gmf(NUM_USERS, NUM_ITEMS, factors=3), seed=1)
+    packaged = models.gmf(NUM_USERS, NUM_ITEMS, factors=3)
+    names = models.check_same_model(built, packaged, NUM_USERS, NUM_ITEMS)
+    assert "gmf_user_embedding" in names and "prediction" in names
+    for layer in built.layers:  # the weights were copied over
+        copied = packaged.get_layer(layer.name).get_weights()
+        for mine, theirs in zip(layer.get_weights(), copied, strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(AssertionError):
+        models.check_same_model(built, models.gmf(NUM_USERS, NUM_ITEMS, factors=4), 5, 5)

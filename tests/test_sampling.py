@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ncf_keras.errors import DataError
-from ncf_keras.sampling import UnseenItems, training_instances
+from ncf_keras.sampling import STREAMS, UnseenItems, random_stream, training_instances
 
 NUM_USERS, NUM_ITEMS = 5, 40
 
@@ -191,3 +191,15 @@ def test_training_instances_with_zero_negatives_and_a_negative_count(sampler, po
     assert len(out_users) == len(users) and np.all(labels == 1.0)
     with pytest.raises(DataError, match=r"--negatives must be >= 0, got -1"):
         training_instances(users, items, sampler, -1, np.random.default_rng(0))
+
+
+def test_each_use_of_a_seed_draws_from_its_own_stream():
+    """The split, validation, synthetic data and epochs 0..9 never share draws; each repeats."""
+    streams = {purpose: lambda p=purpose: random_stream(7, p) for purpose in STREAMS}
+    streams |= {f"epoch {e}": lambda e=e: random_stream(7, "epoch", e) for e in range(10)}
+    draws = {name: make().random(3) for name, make in streams.items()}
+    firsts = [values[0] for values in draws.values()]
+    assert len(set(firsts)) == len(firsts), "two uses of one seed share a stream"
+    for name, make in streams.items():
+        np.testing.assert_array_equal(make().random(3), draws[name])
+    assert not np.array_equal(random_stream(8, "split").random(3), draws["split"])
