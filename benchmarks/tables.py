@@ -63,20 +63,40 @@ def distinct(runs: list[dict], key: str) -> str:
     return " / ".join(sorted({str(run["settings"][key]) for run in runs}))
 
 
+OLD_VALIDATION = (
+    "† Run with the earlier validation hold-out, before 2026-11-27. Its 99 negatives "
+    "came from outside the training data only, so for 2.5 to 2.8% of users (by seed) they "
+    "held the user's test item, and its random draw was the stream of epoch 2's "
+    "training negatives. The hold-out now has its own stream, so rerun rows differ "
+    "in their held-out items as well, not only in their negatives."
+)
+
+
+def label(model: str, runs: list[dict]) -> str:
+    """The model's name, marked † when a run predates the validation negatives' fix."""
+    old = any("validation_negatives" not in run["settings"] for run in runs if "settings" in run)
+    return NAMES[model] + (" †" if old else "")
+
+
 def recipe(run: dict) -> str:
     """A run's settings: 'adam 0.001, 8 negatives, L2 0.0025, ≤ 30 epochs, patience 8'.
 
-    Pre-trained NeuMF adds its alpha, and whether validation chose it.
+    Pre-trained NeuMF adds its alpha: the number, or 'by validation'.
     """
     s = run["settings"]
     text = (
         f"{s['optimizer']} {s['lr']}, {s['negatives']} negatives, L2 {s['l2']}, "
         f"≤ {s['epochs']} epochs, patience {s['patience']}"
     )
-    if "alpha" in run:
-        chosen = " by validation" if s["alpha"] == "validation" else ""
-        text += f", alpha {run['alpha']}{chosen}"
+    if "alpha" in s:
+        text += ", alpha " + ("by validation" if s["alpha"] == "validation" else s["alpha"])
     return text
+
+
+def chosen_alphas(runs: list[dict]) -> str:
+    """' (0.6, 0.7, 0.7)': the alphas validation chose, in seed order; '' if none."""
+    chosen = [str(run["alpha"]) for run in runs if run["settings"].get("alpha") == "validation"]
+    return f" ({', '.join(chosen)})" if chosen else ""
 
 
 def quality_table(results: dict) -> str:
@@ -107,7 +127,7 @@ def quality_table(results: dict) -> str:
         rows.append(
             [
                 str(factors),
-                NAMES[model],
+                label(model, runs),
                 str(len(runs)) if trained else "-",
                 over_seeds(runs, "test", "hr@10"),
                 over_seeds(runs, "test", "ndcg@10"),
@@ -118,7 +138,9 @@ def quality_table(results: dict) -> str:
                 epochs(runs) if trained else "-",
                 over_seeds(runs, "best_test_epoch", "hr@10") if trained else "-",
                 over_seeds(runs, "final", "hr@10") if trained else "-",
-                " / ".join(sorted({recipe(run) for run in runs})) if trained else "-",
+                " / ".join(sorted({recipe(run) for run in runs})) + chosen_alphas(runs)
+                if trained
+                else "-",
             ]
         )
     return markdown(header, rows)
@@ -140,22 +162,21 @@ def tuning_table(files: dict[str, dict]) -> str:
     ]
     rows = []
     for name, results in files.items():
-        groups: dict[tuple[int, str, str], list[dict]] = defaultdict(list)
+        groups: dict[tuple[int, str, str, int], list[dict]] = defaultdict(list)
         for run in by_seed(results["runs"]):
             if "settings" in run:
-                settings = f"{recipe(run)}, batch {run['settings']['batch_size']}"
-                groups[(run["factors"], run["model"], settings)].append(run)
-        for factors, model, settings in sorted(
-            groups, key=lambda g: (g[0], ORDER.index(g[1]), g[2])
-        ):
-            runs = groups[(factors, model, settings)]
+                key = (run["factors"], run["model"], recipe(run), run["settings"]["batch_size"])
+                groups[key].append(run)
+        for key in sorted(groups, key=lambda g: (g[0], ORDER.index(g[1]), g[2:])):
+            factors, model, settings, batch = key
+            runs = groups[key]
             rows.append(
                 [
                     f"`{name}`",
                     str(factors),
-                    NAMES[model],
+                    label(model, runs),
                     ", ".join(str(run["seed"]) for run in runs),
-                    settings,
+                    f"{settings}{chosen_alphas(runs)}, batch {batch}",
                     over_seeds(runs, "validation", "hr@10"),
                     over_seeds(runs, "test", "hr@10"),
                     over_seeds(runs, "test", "ndcg@10"),
@@ -172,6 +193,11 @@ def speed_table(results: dict) -> str:
     return markdown(columns, [[str(row[c]) for c in columns] for row in results["rows"]])
 
 
+def footnote(table: str) -> list[str]:
+    """The † note and a blank line, where `table` marks a row with †."""
+    return [OLD_VALIDATION, ""] if "†" in table else []
+
+
 def section() -> str:
     """The README's results section, from whichever result files exist."""
     parts = []
@@ -179,11 +205,13 @@ def section() -> str:
     if quality.is_file():
         results = json.loads(quality.read_text())
         trained = [run for run in results["runs"] if "settings" in run]
+        table = quality_table(results)
         parts += [
             "### Quality on the paper's split (`ml-1m-ncf`)",
             "",
-            quality_table(results),
+            table,
             "",
+            *footnote(table),
             f"Settings: batch {distinct(trained, 'batch_size')}, early stopping on "
             "HR@10 of a validation item held out from each user's training data; the "
             "table reports the test metrics at the epoch validation chose, the validation "
@@ -206,14 +234,16 @@ def section() -> str:
         for path in sorted((HERE / "results").glob("quality-*.json"))
     }
     if tuning:
+        table = tuning_table(tuning)
         parts += [
             "### Tuning runs",
             "",
             "Runs of `quality.py` with other settings, kept to show what was tried "
             "(`benchmarks/results/quality-*.json`; the same protocol as above):",
             "",
-            tuning_table(tuning),
+            table,
             "",
+            *footnote(table),
             "```bash",
             *[command for results in tuning.values() for command in results["commands"]],
             "```",
