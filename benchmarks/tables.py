@@ -213,7 +213,8 @@ def section() -> str:
             "",
             *footnote(table),
             f"Settings: batch {distinct(trained, 'batch_size')}, early stopping on "
-            "HR@10 of a validation item held out from each user's training data; the "
+            "HR@10 of a validation item held out from each user's training data (ranked, "
+            "like the test item, against 99 items the user never touched); the "
             "table reports the test metrics at the epoch validation chose, the validation "
             "HR@10 that chose it, and the best test epoch and the last epoch run beside them "
             "for honesty. Sampled metrics rank "
