@@ -162,8 +162,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise DataError(f"--l2 must be >= 0, got {args.l2}")
     if args.lr is not None and args.lr <= 0:
         raise DataError(f"--lr must be > 0, got {args.lr}")
-    # Pre-trained NeuMF is fine-tuned with plain SGD, as in the paper: Adam's fresh
-    # moment estimates move it away from the pre-trained optimum (see the benchmarks).
+    # Pre-trained NeuMF is fine-tuned with plain SGD, as in the paper.
     optimizer = args.optimizer or ("sgd" if pretrained else "adam")
     lr = (
         args.lr
