@@ -3,7 +3,8 @@
 Every trained row follows one protocol:
 
 * one random training item per user is held out as a **validation** item
-  (`ncf_keras.datasets.validation_split`); models train on the rest;
+  (`ncf_keras.datasets.validation_split`), ranked against 99 items the user
+  never touched (the test item excluded); models train on the rest;
 * after each epoch, HR@10 / NDCG@10 are measured on the validation items and on
   the test items (sampled protocol: 99 negatives);
 * the reported epoch is the one with the best **validation** HR@10 (early
@@ -181,7 +182,12 @@ def choose_alpha(
 
 
 def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
-    """The hyperparameters one trained row used, stored with its record."""
+    """The hyperparameters one trained row used, stored with its record.
+
+    `validation_negatives` names the protocol: the validation items' negatives
+    are items the user never touched, test item included. Records without it
+    come from before that fix, when they could hold the user's test item.
+    """
     settings = {
         "optimizer": args.pretrain_optimizer if fine_tuned else "adam",
         "lr": args.pretrain_lr if fine_tuned else args.lr,
@@ -190,6 +196,7 @@ def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
         settings[key] = getattr(args, key)
     if fine_tuned:
         settings["alpha"] = args.alpha
+    settings["validation_negatives"] = "never touched"
     return settings
 
 
