@@ -653,10 +653,11 @@ def from_file(
 
 
 def _time_column(values: pd.Series, col: int, label: str, header: bool) -> np.ndarray:
-    """A time or order column as int64: numbers as they are, ISO dates as microseconds.
+    """A time or order column: numbers as they are, ISO dates as int64 time stamps.
 
-    A column is all numbers or all ISO 8601 dates ("2000-12-31", "2000-12-31T22:00:00",
-    with or without a UTC offset); otherwise a DataError names the first line that breaks it.
+    Only the order of the values is used. A column is all numbers or all ISO 8601
+    dates ("2000-12-31", "2000-12-31T22:00:00", with or without a UTC offset);
+    otherwise a DataError names the first line that breaks it.
     """
     if pd.api.types.is_numeric_dtype(values):
         return values.to_numpy()

@@ -221,7 +221,10 @@ def check_same_model(
     def shapes(model: keras.Model) -> dict[str, list[tuple]]:
         return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers}
 
-    assert shapes(built) == shapes(packaged), f"{shapes(built)} != {shapes(packaged)}"
+    if shapes(built) != shapes(packaged):
+        raise AssertionError(
+            f"layers and weight shapes differ: {shapes(built)} != {shapes(packaged)}"
+        )
     for layer in built.layers:
         packaged.get_layer(layer.name).set_weights(layer.get_weights())
     rng = np.random.default_rng(seed)
