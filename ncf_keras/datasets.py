@@ -179,7 +179,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, seed: int
     if Path(name).is_file():
         return from_file(name, seed)
     raise DataError(
-        f"unknown dataset {name!r}: use ml-1m, ml-1m-ncf, synthetic "
+        f"unknown dataset {name!r}: use {', '.join(NAMED_DATASETS)} "
         "or the path of an existing CSV/TSV file"
     )
 
@@ -661,11 +661,10 @@ def _time_column(values: pd.Series, col: int, label: str, header: bool) -> np.nd
     """
     if pd.api.types.is_numeric_dtype(values):
         return values.to_numpy()
-    numbers = pd.to_numeric(values, errors="coerce")
     dates = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
-    expected, bad = (
-        ("a number", numbers.isna()) if numbers.notna().iloc[0] else ("a date", dates.isna())
-    )
+    expected, bad = "a date", dates.isna()
+    if _is_number(str(values.iloc[0])):  # it starts with numbers: a later value is not one
+        expected, bad = "a number", pd.to_numeric(values, errors="coerce").isna()
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
         raise DataError(

@@ -221,10 +221,9 @@ def check_same_model(
     def shapes(model: keras.Model) -> dict[str, list[tuple]]:
         return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers}
 
-    if shapes(built) != shapes(packaged):
-        raise AssertionError(
-            f"layers and weight shapes differ: {shapes(built)} != {shapes(packaged)}"
-        )
+    mine, theirs = shapes(built), shapes(packaged)
+    if mine != theirs:
+        raise AssertionError(f"layers and weight shapes differ: {mine} != {theirs}")
     for layer in built.layers:
         packaged.get_layer(layer.name).set_weights(layer.get_weights())
     rng = np.random.default_rng(seed)
@@ -235,7 +234,7 @@ def check_same_model(
     np.testing.assert_allclose(
         packaged.predict(pairs, verbose=0), built.predict(pairs, verbose=0), rtol=1e-6
     )
-    return list(shapes(built))
+    return list(mine)
 
 
 def _layer(model: keras.Model, name: str, source: str) -> keras.layers.Layer:
