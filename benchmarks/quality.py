@@ -4,7 +4,7 @@ Every trained row follows one protocol:
 
 * one random training item per user is held out as a **validation** item
   (`ncf_keras.datasets.validation_split`), ranked against 99 items the user
-  never touched (the test item excluded); models train on the rest;
+  never touched, in training or test; models train on the rest;
 * after each epoch, HR@10 / NDCG@10 are measured on the validation items and on
   the test items (sampled protocol: 99 negatives);
 * the reported epoch is the one with the best **validation** HR@10 (early
@@ -185,7 +185,7 @@ def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
     """The hyperparameters one trained row used, stored with its record.
 
     `validation_negatives` names the protocol: the validation items' negatives
-    are items the user never touched, test item included. Records without it
+    are items the user never touched, in training or test. Records without it
     come from before that fix, when they could hold the user's test item.
     """
     settings = {
