@@ -31,8 +31,10 @@ hidden `--worker` option): its peak RSS then belongs to one model, and
 `KERAS_BACKEND`, which Keras reads once at import, can differ per subprocess.
 
 With `--time-to-quality`, it instead trains NeuMF-8 epoch by epoch, with the
-default batch size and with the paper's batch of 256. For each, it reports the
-wall seconds until HR@10 (sampled protocol) first reaches 0.68.
+default batch size and with the paper's batch of 256 (4 negatives per positive,
+the default), and with the default batch and 8 negatives (the factor-8 recipe
+of `benchmarks/quality.py`). For each, it reports the wall seconds until HR@10
+(sampled protocol) first reaches 0.68, for seeds 0, 1 and 2 (`--seeds`).
 
 Run from the repository root (see benchmarks/README.md):
 
@@ -42,8 +44,9 @@ Run from the repository root (see benchmarks/README.md):
         --json benchmarks/results/speed.json
 
 Both write their own section ("speed", "time_to_quality") of the same JSON
-file and keep the other one; the file's "rows", "notes" and "commands" are what
-`benchmarks/tables.py` puts in the README. `--from-json FILE` prints a saved report.
+file and keep the other one; the file's "rows", "notes", "commands" and
+"time_to_quality_rows" are what `benchmarks/tables.py` puts in the README.
+`--from-json FILE` prints a saved report.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from importlib import metadata
+from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +89,14 @@ DEFAULT_LR = 3e-3  # compile_model's default, for batch 1024
 PAPER_BATCH = 256  # the paper's code and its ports
 PAPER_LR = 1e-3  # the paper's Adam learning rate, at batch 256
 TARGET_HR = 0.68  # time to quality: HR@10 on the sampled protocol
+QUALITY_NEGATIVES = 8  # the factor-8 recipe of benchmarks/quality.py
+# Time to quality, (batch, negatives per positive): the defaults, the paper's
+# batch, and the defaults with the quality benchmark's negatives.
+QUALITY_ARMS = (
+    (DEFAULT_BATCH, NEGATIVES),
+    (PAPER_BATCH, NEGATIVES),
+    (DEFAULT_BATCH, QUALITY_NEGATIVES),
+)
 TARGETS = {  # NeuMF-8 on a 2-core CPU, default settings, seconds
     "epoch_s": ("one epoch (sampling + fit + sampled eval)", 15.0),
     "sample_s": ("sampling one epoch", 1.0),
@@ -400,7 +412,9 @@ def measure_reference_model(
 # --- Time to quality (runs in a worker process) ---------------------------------
 
 
-def measure_time_to_quality(data_dir: str | None, batch_size: int, max_epochs: int) -> Result:
+def measure_time_to_quality(
+    data_dir: str | None, batch_size: int, negatives: int, seed: int, max_epochs: int
+) -> Result:
     """Train NeuMF-8 epoch by epoch until HR@10 >= TARGET_HR; wall seconds at each epoch.
 
     The clock starts before the model is built, after the data is loaded: it
@@ -414,11 +428,11 @@ def measure_time_to_quality(data_dir: str | None, batch_size: int, max_epochs: i
 
     dataset = load_dataset(DATASET, data_dir)
     start = time.perf_counter()
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(seed)
     # The package's default lr goes with its default batch; batch 256 gets the paper's lr.
     lr = PAPER_LR if batch_size == PAPER_BATCH else DEFAULT_LR
     model = compile_model(build_model("neumf", dataset), learning_rate=lr)
-    samples = TrainingSamples(dataset, NEGATIVES, batch_size, SEED)
+    samples = TrainingSamples(dataset, negatives, batch_size, seed)
     history, reached = [], None
     for epoch in range(1, max_epochs + 1):
         fitted = model.fit(samples, epochs=1, verbose=0)
@@ -439,6 +453,8 @@ def measure_time_to_quality(data_dir: str | None, batch_size: int, max_epochs: i
         "model": "neumf",
         "users": dataset.num_users,
         "batch_size": batch_size,
+        "negatives": negatives,
+        "seed": seed,
         "learning_rate": lr,
         "target_hr@10": TARGET_HR,
         "max_epochs": max_epochs,
@@ -523,17 +539,19 @@ def run_speed(args: argparse.Namespace) -> Result:
 
 
 def run_quality(args: argparse.Namespace) -> Result:
-    """Time to quality of NeuMF-8 at the default batch and at 256, per backend."""
+    """Time to quality of NeuMF-8 for each of QUALITY_ARMS and seeds, per backend."""
     report: Result = {"runs": [], "skipped": []}
     for backend in args.backends:
         if not backend_available(backend):
             report["skipped"].append({"backend": backend, "reason": "not installed"})
             progress(f"{backend}: not installed")
             continue
-        for batch in (DEFAULT_BATCH, PAPER_BATCH):
-            worker = worker_args("quality", args, batch_size=batch, max_epochs=args.max_epochs)
-            result = run_worker(backend, worker, f"time to quality: {backend}, batch {batch}")
-            report["runs"].append({"backend": backend, "batch_size": batch, **result})
+        for (batch, negatives), seed in product(QUALITY_ARMS, args.seeds):
+            arm = {"batch_size": batch, "negatives": negatives, "seed": seed}
+            worker = worker_args("quality", args, **arm, max_epochs=args.max_epochs)
+            label = f"time to quality: {backend}, batch {batch}, {negatives} negatives, seed {seed}"
+            result = run_worker(backend, worker, label)
+            report["runs"].append({"backend": backend, **arm, **result})
     return report
 
 
@@ -828,7 +846,16 @@ def speed_lines(speed: Result, markdown: bool = False) -> list[str]:
     return lines
 
 
-QUALITY_COLUMNS = ["backend", "batch", "epochs", "wall s", "best HR@10", "s/epoch"]
+QUALITY_COLUMNS = [
+    "backend",
+    "batch",
+    "negatives",
+    "seed",
+    "epochs",
+    "wall s",
+    "best HR@10",
+    "s/epoch",
+]
 
 
 def hr_text(hr: float) -> str:
@@ -838,11 +865,12 @@ def hr_text(hr: float) -> str:
 
 
 def quality_rows(quality: Result) -> list[list[str]]:
-    """One row per (backend, batch size): epochs and wall seconds to the target HR@10."""
+    """One row per (backend, arm): epochs and wall seconds to the target HR@10."""
     rows = []
     for run in quality["runs"]:
         if "error" in run:
-            rows.append([run["backend"], str(run["batch_size"]), "FAILED", "", "", ""])
+            arm = [run["backend"], str(run["batch_size"]), str(run["negatives"]), str(run["seed"])]
+            rows.append([*arm, "FAILED", "", "", ""])
             continue
         last = run["history"][-1]
         reached = run["reached"]
@@ -850,6 +878,8 @@ def quality_rows(quality: Result) -> list[list[str]]:
             [
                 run["backend"],
                 str(run["batch_size"]),
+                str(run["negatives"]),
+                str(run["seed"]),
                 str(run["epochs"]) if reached else f"not reached in {last['epoch']}",
                 seconds(run["wall_s"]) if reached else f"> {seconds(last['wall_s'])}",
                 hr_text(max(h["hr@10"] for h in run["history"])),
@@ -864,7 +894,10 @@ def quality_note(quality: Result) -> str:
     return (
         f"Time to quality: NeuMF-8, Adam at lr {DEFAULT_LR} (the package's default) for batch "
         f"{DEFAULT_BATCH}, and at the paper's lr {PAPER_LR} for batch {PAPER_BATCH}; "
-        f"compile_model defaults, seed {SEED}; one model.fit(epochs=1) on TrainingSamples and "
+        f"{NEGATIVES} negatives per positive (the default), and {QUALITY_NEGATIVES} (the "
+        f"factor-8 recipe of benchmarks/quality.py) at batch {DEFAULT_BATCH}; "
+        f"compile_model defaults, seeds {', '.join(map(str, quality['settings']['seeds']))}; "
+        f"one model.fit(epochs=1) on TrainingSamples and "
         f"one metrics.evaluate per epoch, at most {quality['settings']['max_epochs']} epochs. "
         f"Wall seconds from building the model (data already loaded) until the sampled HR@10 "
         f"first reaches {TARGET_HR}: compilation, sampling, fit and evaluation all count. "
@@ -879,17 +912,19 @@ def quality_lines(quality: Result, markdown: bool = False) -> list[str]:
     lines.append(table(QUALITY_COLUMNS, quality_rows(quality), markdown))
     for run in quality["runs"]:
         if "error" in run:
-            lines += [f"{run['backend']} batch {run['batch_size']} FAILED:", run["error"]]
+            lines += [f"{run['backend']} time to quality FAILED:", run["error"]]
         else:
             curve = ", ".join(hr_text(h["hr@10"]) for h in run["history"])
-            lines.append(f"  {run['backend']} batch {run['batch_size']}: HR@10 by epoch {curve}")
+            arm = f"batch {run['batch_size']}, {run['negatives']} negatives, seed {run['seed']}"
+            lines.append(f"  {run['backend']} {arm}: HR@10 by epoch {curve}")
     lines += [f"{skipped['backend']}: {skipped['reason']}" for skipped in quality["skipped"]]
     return lines
 
 
 def readme_fields(results: Result) -> Result:
-    """ "rows", "notes" and "commands": what benchmarks/tables.py puts in the README."""
-    rows, notes, commands = [], [], []
+    """ "rows", "notes", "commands" and "time_to_quality_rows": what benchmarks/tables.py
+    puts in the README."""
+    rows, notes, commands, quality_table = [], [], [], []
     speed = results.get("speed")
     if speed:
         commands.append(speed["environment"]["command"])
@@ -925,16 +960,20 @@ def readme_fields(results: Result) -> Result:
     quality = results.get("time_to_quality")
     if quality:
         commands.append(quality["environment"]["command"])
-        parts = []
-        for cells in quality_rows(quality):
-            backend, batch, epochs, wall = cells[:4]
-            parts.append(f"{backend} batch {batch}: {epochs} epochs, {wall} s")
+        quality_table = [
+            dict(zip(QUALITY_COLUMNS, cells, strict=True)) for cells in quality_rows(quality)
+        ]
         load = quality["environment"]["load_average_at_start"]
         notes.append(
-            f"- {quality_note(quality)} Results (load average {load:.1f} at the start): "
-            f"{'; '.join(parts)}."
+            f"- {quality_note(quality)} Load average {load:.1f} at the start; the results "
+            "are in the time-to-quality table below."
         )
-    return {"rows": rows, "notes": notes, "commands": commands}
+    return {
+        "rows": rows,
+        "notes": notes,
+        "commands": commands,
+        "time_to_quality_rows": quality_table,
+    }
 
 
 def save_json(path: Path, section: str, report: Result) -> None:
@@ -987,6 +1026,14 @@ def comma_list(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
     return parse
 
 
+def seed_list(text: str) -> list[int]:
+    """An argparse type: comma-separated integer seeds, e.g. '0,1,2'."""
+    try:
+        return [int(seed) for seed in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers such as 0,1,2; got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The options; --worker and the ones after it are internal (see run_worker)."""
     parser = argparse.ArgumentParser(
@@ -1035,10 +1082,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-to-quality",
         action="store_true",
         help=f"instead of the speed table: epochs and seconds until NeuMF-8 reaches "
-        f"HR@10 >= {TARGET_HR}, at batch {DEFAULT_BATCH} and {PAPER_BATCH}",
+        f"HR@10 >= {TARGET_HR}, at batch {DEFAULT_BATCH} and {PAPER_BATCH} with "
+        f"{NEGATIVES} negatives, and at batch {DEFAULT_BATCH} with {QUALITY_NEGATIVES}",
     )
     parser.add_argument(
-        "--max-epochs", type=int, default=20, help="time-to-quality epoch cap (default: 20)"
+        "--max-epochs",
+        type=int,
+        default=40,
+        help="time-to-quality epoch cap (default: 40, as for quality.py's factor-8 rows)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=seed_list,
+        default=[0, 1, 2],
+        help="time-to-quality seeds, comma-separated (default: 0,1,2)",
     )
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument(
@@ -1054,6 +1111,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=argparse.SUPPRESS)
+    parser.add_argument("--negatives", type=int, default=NEGATIVES, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
     return parser
 
 
@@ -1070,7 +1129,9 @@ def worker_main(args: argparse.Namespace) -> None:
             args.reference_full_users,
         )
     else:
-        result = measure_time_to_quality(args.data_dir, args.batch_size, args.max_epochs)
+        result = measure_time_to_quality(
+            args.data_dir, args.batch_size, args.negatives, args.seed, args.max_epochs
+        )
     args.worker_out.write_text(json.dumps(result, indent=2))
 
 
@@ -1093,7 +1154,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.time_to_quality:
         section = "time_to_quality"
         report = run_quality(args)
-        report["settings"] = {"max_epochs": args.max_epochs, "target_hr@10": TARGET_HR}
+        report["settings"] = {
+            "max_epochs": args.max_epochs,
+            "seeds": args.seeds,
+            "target_hr@10": TARGET_HR,
+        }
     else:
         section = "speed"
         report = run_speed(args)

@@ -187,10 +187,10 @@ def tuning_table(files: dict[str, dict]) -> str:
     return markdown(header, rows)
 
 
-def speed_table(results: dict) -> str:
-    """Markdown: the rows speed.py wrote, as they are."""
-    columns = list(results["rows"][0])
-    return markdown(columns, [[str(row[c]) for c in columns] for row in results["rows"]])
+def records_table(records: list[dict]) -> str:
+    """Markdown: rows that speed.py wrote as dicts, column by key, as they are."""
+    columns = list(records[0])
+    return markdown(columns, [[str(row[c]) for c in columns] for row in records])
 
 
 def footnote(table: str) -> list[str]:
@@ -256,10 +256,19 @@ def section() -> str:
         parts += [
             "### Speed (`ml-1m-ncf`, factor 8)",
             "",
-            speed_table(results),
+            records_table(results["rows"]),
             "",
             *results.get("notes", []),
             "",
+        ]
+        if results.get("time_to_quality_rows"):
+            parts += [
+                "Time to quality (NeuMF-8, HR@10 >= 0.68):",
+                "",
+                records_table(results["time_to_quality_rows"]),
+                "",
+            ]
+        parts += [
             "```bash",
             *results.get("commands", ["python benchmarks/speed.py --data-dir DATA"]),
             "```",

@@ -1,4 +1,5 @@
-"""benchmarks/tables.py: the README's quality tables from quality.py's records."""
+"""The README's benchmark tables: benchmarks/tables.py from quality.py's records, and
+the fields speed.py writes for it."""
 
 from __future__ import annotations
 
@@ -7,15 +8,25 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "tables.py"
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+def load_script(name: str):
+    """benchmarks/NAME.py as a module (neither script imports Keras at import time)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def tables():
-    spec = importlib.util.spec_from_file_location("tables", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tables")
+
+
+@pytest.fixture(scope="module")
+def speed():
+    return load_script("speed")
 
 
 def record(seed: int, hr: float, alpha: float | None = None, new: bool = True) -> dict:
@@ -63,3 +74,45 @@ def test_alphas_chosen_on_validation_are_listed_per_seed(tables):
     runs = [record(0, 0.72, alpha=0.6), record(1, 0.73, alpha=0.7)]
     table = tables.quality_table({"runs": runs})
     assert "patience 8, alpha by validation (0.6, 0.7) |" in table
+
+
+def time_to_quality_run(batch: int, negatives: int, seed: int, hrs: list[float], reached: bool):
+    """One arm of speed.py's time-to-quality section; 10 wall seconds per epoch."""
+    history = [{"epoch": e, "hr@10": hr, "wall_s": 10.0 * e} for e, hr in enumerate(hrs, 1)]
+    return {
+        "backend": "tensorflow",
+        "batch_size": batch,
+        "negatives": negatives,
+        "seed": seed,
+        "reached": reached,
+        "epochs": len(hrs) if reached else None,
+        "wall_s": history[-1]["wall_s"] if reached else None,
+        "history": history,
+    }
+
+
+def test_time_to_quality_rows_name_each_arm_and_never_round_up_to_the_target(speed):
+    runs = [
+        time_to_quality_run(1024, 4, 0, [0.60, 0.67997], reached=False),
+        time_to_quality_run(256, 4, 1, [0.60, 0.65, 0.6806], reached=True),
+        {"backend": "tensorflow", "batch_size": 1024, "negatives": 8, "seed": 2, "error": "x"},
+    ]
+    section = {
+        "runs": runs,
+        "skipped": [],
+        "settings": {"max_epochs": 2, "seeds": [0, 1, 2], "target_hr@10": 0.68},
+        "environment": {
+            "command": "python benchmarks/speed.py --time-to-quality",
+            "load_average_at_start": 0.5,
+        },
+    }
+    fields = speed.readme_fields({"time_to_quality": section})
+    rows = [list(row.values()) for row in fields["time_to_quality_rows"]]
+    assert rows == [
+        ["tensorflow", "1024", "4", "0", "not reached in 2", "> 20.00", "0.6799", "10.00"],
+        ["tensorflow", "256", "4", "1", "3", "30.00", "0.6806", "10.00"],
+        ["tensorflow", "1024", "8", "2", "FAILED", "", "", ""],
+    ]
+    assert list(fields["time_to_quality_rows"][0]) == speed.QUALITY_COLUMNS
+    assert fields["commands"] == ["python benchmarks/speed.py --time-to-quality"]
+    assert "seeds 0, 1, 2" in fields["notes"][0]
