@@ -911,11 +911,11 @@ def quality_lines(quality: Result, markdown: bool = False) -> list[str]:
     lines += ["", *textwrap.wrap(quality_note(quality), 100, subsequent_indent="  "), ""]
     lines.append(table(QUALITY_COLUMNS, quality_rows(quality), markdown))
     for run in quality["runs"]:
+        arm = f"batch {run['batch_size']}, {run['negatives']} negatives, seed {run['seed']}"
         if "error" in run:
-            lines += [f"{run['backend']} time to quality FAILED:", run["error"]]
+            lines += [f"{run['backend']} {arm} FAILED:", run["error"]]
         else:
             curve = ", ".join(hr_text(h["hr@10"]) for h in run["history"])
-            arm = f"batch {run['batch_size']}, {run['negatives']} negatives, seed {run['seed']}"
             lines.append(f"  {run['backend']} {arm}: HR@10 by epoch {curve}")
     lines += [f"{skipped['backend']}: {skipped['reason']}" for skipped in quality["skipped"]]
     return lines

@@ -263,7 +263,7 @@ def section() -> str:
         ]
         if results.get("time_to_quality_rows"):
             parts += [
-                "Time to quality (NeuMF-8, HR@10 >= 0.68):",
+                "Time to quality:",
                 "",
                 records_table(results["time_to_quality_rows"]),
                 "",
