@@ -538,6 +538,11 @@ def run_speed(args: argparse.Namespace) -> Result:
     return report
 
 
+def arm_text(run: Result) -> str:
+    """A time-to-quality arm in words: 'batch 1024, 8 negatives, seed 0'."""
+    return f"batch {run['batch_size']}, {run['negatives']} negatives, seed {run['seed']}"
+
+
 def run_quality(args: argparse.Namespace) -> Result:
     """Time to quality of NeuMF-8 for each of QUALITY_ARMS and seeds, per backend."""
     report: Result = {"runs": [], "skipped": []}
@@ -549,7 +554,7 @@ def run_quality(args: argparse.Namespace) -> Result:
         for (batch, negatives), seed in product(QUALITY_ARMS, args.seeds):
             arm = {"batch_size": batch, "negatives": negatives, "seed": seed}
             worker = worker_args("quality", args, **arm, max_epochs=args.max_epochs)
-            label = f"time to quality: {backend}, batch {batch}, {negatives} negatives, seed {seed}"
+            label = f"time to quality: {backend}, {arm_text(arm)}"
             result = run_worker(backend, worker, label)
             report["runs"].append({"backend": backend, **arm, **result})
     return report
@@ -911,12 +916,11 @@ def quality_lines(quality: Result, markdown: bool = False) -> list[str]:
     lines += ["", *textwrap.wrap(quality_note(quality), 100, subsequent_indent="  "), ""]
     lines.append(table(QUALITY_COLUMNS, quality_rows(quality), markdown))
     for run in quality["runs"]:
-        arm = f"batch {run['batch_size']}, {run['negatives']} negatives, seed {run['seed']}"
         if "error" in run:
-            lines += [f"{run['backend']} {arm} FAILED:", run["error"]]
+            lines += [f"{run['backend']} {arm_text(run)} FAILED:", run["error"]]
         else:
             curve = ", ".join(hr_text(h["hr@10"]) for h in run["history"])
-            lines.append(f"  {run['backend']} {arm}: HR@10 by epoch {curve}")
+            lines.append(f"  {run['backend']} {arm_text(run)}: HR@10 by epoch {curve}")
     lines += [f"{skipped['backend']}: {skipped['reason']}" for skipped in quality["skipped"]]
     return lines
 
