@@ -1,6 +1,9 @@
 """Command line: `python -m ncf_keras {train,evaluate,recommend,plot} ...`.
 
 Every bad input ends in one line on stderr, `error: ...`, and exit status 2.
+The package's errors name Python arguments (`batch_size`); this module prints
+its flags (`--batch-size`) instead. Keras and the data code are imported only
+once a command runs, so `--help` answers at once.
 """
 
 from __future__ import annotations
@@ -10,24 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-import keras
+from ncf_keras import settings
+from ncf_keras.errors import ArgumentError, DataError
 
-from ncf_keras import models
-from ncf_keras.datasets import NAMED_DATASETS, Dataset, load_dataset
-from ncf_keras.errors import DataError
-from ncf_keras.metrics import evaluate
-from ncf_keras.recommend import recommend
-from ncf_keras.runs import load_run_model, plot_runs, read_run, write_run
-from ncf_keras.training import (
-    FINE_TUNE_LEARNING_RATE,
-    LEARNING_RATE,
-    OPTIMIZERS,
-    compile_model,
-    summarize,
-    train,
-)
+FLAGS = {"learning_rate": "--lr", "pretrained": "--pretrain-gmf/--pretrain-mlp"}
 
-MODELS = ("gmf", "mlp", "neumf")
+
+def flag(argument: str) -> str:
+    """The command-line flag of a Python argument: "batch_size" -> "--batch-size"."""
+    return FLAGS.get(argument, "--" + argument.replace("_", "-"))
 
 
 def _layer_sizes(text: str) -> list[int]:
@@ -47,23 +41,33 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     t = commands.add_parser("train", help="train a model and save a run folder")
-    t.add_argument("--model", choices=MODELS, required=True)
+    t.add_argument("--model", choices=settings.MODEL_NAMES, required=True)
     t.add_argument(
         "--dataset",
         default="ml-1m",
         help="ml-1m, ml-1m-ncf, synthetic, or a CSV/TSV path (default: ml-1m)",
     )
-    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--epochs", type=int, default=settings.EPOCHS)
     t.add_argument("--out", type=Path, required=True, help="the run folder to write")
-    t.add_argument("--factors", type=int, default=8, help="GMF embedding size (default: 8)")
+    t.add_argument(
+        "--factors",
+        type=int,
+        default=settings.FACTORS,
+        help="GMF and MF embedding size (default: 8)",
+    )
     t.add_argument(
         "--layers",
         type=_layer_sizes,
-        default=[64, 32, 16, 8],
+        default=list(settings.LAYERS),
         help="MLP sizes; the first is both embeddings together (default: 64,32,16,8)",
     )
-    t.add_argument("--negatives", type=int, default=4, help="negatives per positive (default: 4)")
-    t.add_argument("--batch-size", type=int, default=1024)
+    t.add_argument(
+        "--negatives",
+        type=int,
+        default=settings.NEGATIVES,
+        help="negatives per positive (default: 4)",
+    )
+    t.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
     t.add_argument(
         "--lr",
         type=float,
@@ -73,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--optimizer",
         default=None,
-        choices=list(OPTIMIZERS),
+        choices=settings.OPTIMIZER_NAMES,
         help="default: adam; sgd when fine-tuning pre-trained NeuMF, as in the paper",
     )
     t.add_argument(
@@ -127,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             "recommend": cmd_recommend,
             "plot": cmd_plot,
         }[args.command](args)
+    except ArgumentError as error:
+        print(f"error: {flag(error.argument)} {error.problem}", file=sys.stderr)
+        return 2
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -136,83 +143,76 @@ def main(argv: list[str] | None = None) -> int:
 # --- train -------------------------------------------------------------------
 
 
-def build_model(
-    name: str, dataset: Dataset, factors: int, layers: list[int], l2: float
-) -> keras.Model:
-    """The model `name` for the dataset's users and items."""
-    if name == "gmf":
-        return models.gmf(dataset.num_users, dataset.num_items, factors, l2)
-    if name == "mlp":
-        return models.mlp(dataset.num_users, dataset.num_items, layers, l2)
-    if name == "neumf":
-        return models.neumf(dataset.num_users, dataset.num_items, factors, layers, l2)
-    raise DataError(f"unknown model {name!r}: use one of {', '.join(MODELS)}")
-
-
-def cmd_train(args: argparse.Namespace) -> None:
+def check_train_args(args: argparse.Namespace) -> bool:
+    """Refuse impossible settings before anything is loaded; True for pre-trained NeuMF."""
     pretrained = args.pretrain_gmf is not None or args.pretrain_mlp is not None
     if pretrained and (args.model != "neumf" or None in (args.pretrain_gmf, args.pretrain_mlp)):
         raise DataError("--pretrain-gmf and --pretrain-mlp go together, with --model neumf")
     if args.alpha is not None and not pretrained:
         raise DataError("--alpha weights pre-trained models: it needs --pretrain-gmf and -mlp")
-    for name in ("epochs", "factors", "batch_size"):
-        if getattr(args, name) < 1:
-            raise DataError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.l2 < 0:
-        raise DataError(f"--l2 must be >= 0, got {args.l2}")
-    if args.lr is not None and args.lr <= 0:
-        raise DataError(f"--lr must be > 0, got {args.lr}")
-    # Pre-trained NeuMF is fine-tuned with plain SGD, as in the paper.
-    optimizer = args.optimizer or ("sgd" if pretrained else "adam")
-    lr = (
-        args.lr
-        if args.lr is not None
-        else (FINE_TUNE_LEARNING_RATE if pretrained else LEARNING_RATE)
-    )
-    alpha = (0.5 if args.alpha is None else args.alpha) if pretrained else None
+    for name in ("epochs", "factors", "batch_size", "negatives"):
+        settings.check_at_least(name, getattr(args, name), 1)
+    settings.check_number("l2", args.l2)
+    if args.lr is not None:
+        settings.check_number("learning_rate", args.lr, 0, strict=True)
+    if args.alpha is not None:
+        settings.check_fraction("alpha", args.alpha)
+    if args.model in ("mlp", "neumf"):
+        settings.check_layers(args.layers)
+    return pretrained
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    pretrained = check_train_args(args)
+    from ncf_keras.backend import import_keras_quietly
+
+    import_keras_quietly()
+    from ncf_keras.runs import load_run_model, train_run
+    from ncf_keras.sources import NAMED_DATASETS, load_dataset
+
     # The run folder records where the data came from: as absolute paths, so that
     # evaluate, recommend and pre-training find it from any directory.
     if args.dataset not in NAMED_DATASETS and Path(args.dataset).is_file():
         args.dataset = str(Path(args.dataset).resolve())
     if args.data_dir is not None:
         args.data_dir = str(Path(args.data_dir).resolve())
-
-    keras.utils.set_random_seed(args.seed)
     dataset = load_dataset(args.dataset, args.data_dir, args.seed)
-    model = build_model(args.model, dataset, args.factors, args.layers, args.l2)
+    sources = None
     if pretrained:
-        models.load_pretrained(
-            model,
+        sources = (
             load_run_model(args.pretrain_gmf, args.dataset),
             load_run_model(args.pretrain_mlp, args.dataset),
-            alpha,
         )
-    compile_model(model, optimizer, lr)
     print(
         f"{dataset}\ntraining {args.model}{' (pre-trained)' if pretrained else ''} "
         f"for {args.epochs} epochs",
         flush=True,
     )
-    history = train(
-        model,
+    metrics = train_run(
+        args.model,
         dataset,
+        args.out,
+        pretrained=sources,
+        alpha=settings.ALPHA if args.alpha is None else args.alpha,
+        factors=args.factors,
+        layers=args.layers,
+        l2=args.l2,
         epochs=args.epochs,
         batch_size=args.batch_size,
         negatives=args.negatives,
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
         seed=args.seed,
-        out_dir=args.out,
+        source=args.dataset,
+        timings=True,
         verbose=args.verbose,
+        extra_config={
+            "data_dir": args.data_dir,
+            "pretrain_gmf": None if args.pretrain_gmf is None else str(args.pretrain_gmf),
+            "pretrain_mlp": None if args.pretrain_mlp is None else str(args.pretrain_mlp),
+        },
     )
-    config = {
-        key: (str(value) if isinstance(value, Path) else value)
-        for key, value in vars(args).items()
-        if key not in ("command", "out", "verbose")
-    }
-    config.update(optimizer=optimizer, lr=lr, pretrained=pretrained, alpha=alpha)
-    if args.model == "mlp":  # its predictive factors are its last layer; --factors is unused
-        config["factors"] = args.layers[-1]
-    write_run(args.out, args.model, args.dataset, config, history)
-    best = summarize(history)["best"]
+    best = metrics["best"]
     print(
         f"best HR@10 {best['hr@10']:.4f}, NDCG@10 {best['ndcg@10']:.4f} "
         f"at epoch {best['epoch']}; run saved in {args.out}"
@@ -222,24 +222,34 @@ def cmd_train(args: argparse.Namespace) -> None:
 # --- evaluate, recommend, plot -------------------------------------------------
 
 
-def _run_dataset(metrics: dict, data_dir: str | None) -> Dataset:
+def _load_run(run: Path, data_dir: str | None):
+    """A run's metrics, its dataset and its model, with Keras imported quietly."""
+    from ncf_keras.backend import import_keras_quietly
+
+    import_keras_quietly()
+    from ncf_keras.runs import load_run_model, read_run
+    from ncf_keras.sources import load_dataset
+
+    metrics = read_run(run)
     config = metrics["config"]
-    return load_dataset(metrics["dataset"], data_dir or config.get("data_dir"), config["seed"])
+    dataset = load_dataset(metrics["dataset"], data_dir or config.get("data_dir"), config["seed"])
+    return metrics, dataset, load_run_model(run)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    metrics = read_run(args.run)
-    dataset = _run_dataset(metrics, args.data_dir)
-    result = evaluate(load_run_model(args.run), dataset, full_ranking=args.full_ranking)
+    from ncf_keras.metrics import evaluate
+
+    _, dataset, model = _load_run(args.run, args.data_dir)
+    result = evaluate(model, dataset, full_ranking=args.full_ranking)
     protocol = "full ranking" if args.full_ranking else "sampled (99 negatives)"
     print(json.dumps({"run": str(args.run), "protocol": protocol, **result}, indent=2))
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
-    if args.top < 1:
-        raise DataError(f"--top must be >= 1, got {args.top}")
-    metrics = read_run(args.run)
-    dataset = _run_dataset(metrics, args.data_dir)
+    settings.check_at_least("top", args.top, 1)
+    metrics, dataset, model = _load_run(args.run, args.data_dir)
+    from ncf_keras.recommend import recommend
+
     labels = [str(label) for label in dataset.user_labels]
     if args.user not in labels:
         raise DataError(f"user {args.user!r} is not in dataset {metrics['dataset']!r}")
@@ -247,10 +257,12 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     print(
         f"user {args.user}: {len(dataset.history(user))} items in training; top {args.top} unseen:"
     )
-    for rank, item in enumerate(recommend(load_run_model(args.run), dataset, user, args.top), 1):
+    for rank, item in enumerate(recommend(model, dataset, user, args.top), 1):
         print(f"{rank:3d}. {dataset.title(item)}")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from ncf_keras.runs import plot_runs, read_run
+
     plot_runs([read_run(run) for run in args.runs], args.out)
     print(f"wrote {args.out}")

@@ -1,4 +1,4 @@
-"""The one exception the package raises for bad data or bad arguments."""
+"""The exceptions the package raises for bad data or bad arguments."""
 
 
 class DataError(ValueError):
@@ -7,3 +7,19 @@ class DataError(ValueError):
     The message is one line that names the file, line or value at fault, so the
     CLI can print it as it is.
     """
+
+
+class ArgumentError(DataError):
+    """A bad value for one argument of a package function.
+
+    Args:
+        argument: the parameter's name as the Python API spells it, e.g. "batch_size".
+        problem: what is wrong with its value, e.g. "must be >= 1, got 0".
+
+    The message is "batch_size must be >= 1, got 0"; the CLI prints the flag
+    (`--batch-size`) in place of the parameter's name.
+    """
+
+    def __init__(self, argument: str, problem: str):
+        self.argument, self.problem = argument, problem
+        super().__init__(f"{argument} {problem}")

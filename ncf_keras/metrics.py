@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ncf_keras.datasets import Dataset
+from ncf_keras.dataset import Dataset
 from ncf_keras.errors import DataError
 
 SCORE_BATCH = 1 << 16  # rows per forward pass when scoring
@@ -65,7 +65,7 @@ def score(model: keras.Model, users: np.ndarray, items: np.ndarray) -> np.ndarra
     if bad.any():
         raise DataError(
             f"the model scored {bad.sum():,} of {len(scores):,} (user, item) pairs "
-            "as NaN or infinite: training has diverged (try a lower --lr)"
+            "as NaN or infinite: training has diverged (try a lower learning rate)"
         )
     return scores
 

@@ -1,4 +1,8 @@
-"""GMF, MLP and NeuMF as Keras functional models (He et al. 2017, section 3).
+"""GMF, MLP, NeuMF and plain MF as Keras functional models, and a registry by name.
+
+GMF, MLP and NeuMF are He et al. 2017, section 3; MF is the dot-product
+baseline of Rendle et al. 2020. `build_model(name, ...)` builds any of them:
+the CLI, the benchmarks and the notebooks all build models through it.
 
 Every model takes a dict of two int32 tensors of shape (batch,), "user" and
 "item", and returns the predicted probability of an interaction, shape
@@ -17,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 
-from ncf_keras.errors import DataError
+from ncf_keras.settings import FACTORS, LAYERS, MODEL_NAMES, check_choice, check_layers, paper_tower
 
 
 def _inputs() -> dict[str, keras.KerasTensor]:
@@ -67,11 +70,7 @@ def _mlp_vector(
     l2: float,
 ) -> keras.KerasTensor:
     """The MLP tower over [p_u, q_i], shape (batch, layer_sizes[-1])."""
-    if len(layer_sizes) < 2 or layer_sizes[0] % 2:
-        raise DataError(
-            f"--layers {','.join(map(str, layer_sizes))}: need at least two sizes, "
-            "the first even (it is the user and item embeddings side by side)"
-        )
+    layer_sizes = check_layers(layer_sizes)
     half = layer_sizes[0] // 2
     p = embedding(num_users, half, l2, "mlp_user_embedding")(inputs["user"])
     q = embedding(num_items, half, l2, "mlp_item_embedding")(inputs["item"])
@@ -117,7 +116,7 @@ def _prediction(
     )(x)
 
 
-def gmf(num_users: int, num_items: int, factors: int = 8, l2: float = 0.0) -> keras.Model:
+def gmf(num_users: int, num_items: int, factors: int = FACTORS, l2: float = 0.0) -> keras.Model:
     """Generalized Matrix Factorization: y_hat = sigmoid(h^T (p_u * q_i)), eq. (9).
 
     With `l2`, GMF is put on the scale of plain MF, where the penalty means the
@@ -135,7 +134,7 @@ def gmf(num_users: int, num_items: int, factors: int = 8, l2: float = 0.0) -> ke
 
 
 def mlp(
-    num_users: int, num_items: int, layers: Sequence[int] = (64, 32, 16, 8), l2: float = 0.0
+    num_users: int, num_items: int, layers: Sequence[int] = LAYERS, l2: float = 0.0
 ) -> keras.Model:
     """Multi-Layer Perceptron over [p_u, q_i], eq. (10).
 
@@ -151,8 +150,8 @@ def mlp(
 def neumf(
     num_users: int,
     num_items: int,
-    factors: int = 8,
-    layers: Sequence[int] = (64, 32, 16, 8),
+    factors: int = FACTORS,
+    layers: Sequence[int] = LAYERS,
     l2: float = 0.0,
 ) -> keras.Model:
     """Neural Matrix Factorization: GMF and MLP with separate embeddings, fused, eq. (12).
@@ -175,83 +174,50 @@ def neumf(
     return keras.Model(inputs, _prediction(fused, bound), name="neumf")
 
 
-def load_pretrained(
-    neumf_model: keras.Model, gmf_model: keras.Model, mlp_model: keras.Model, alpha: float = 0.5
+def mf(num_users: int, num_items: int, factors: int = FACTORS, l2: float = 0.0) -> keras.Model:
+    """Plain matrix factorisation with biases: y_hat = sigmoid(p_u . q_i + b_u + b_i).
+
+    As Rendle et al. 2020 set it up: N(0, 0.1) embeddings, zero biases, and `l2`
+    on every looked-up row (embeddings and biases), averaged over the batch.
+    """
+    inputs = _inputs()
+    user, item = inputs["user"], inputs["item"]
+    p = embedding(num_users, factors, l2, "mf_user_embedding", stddev=0.1)(user)
+    q = embedding(num_items, factors, l2, "mf_item_embedding", stddev=0.1)(item)
+    biases = [
+        embedding(num_users, 1, l2, "mf_user_bias", stddev=0.0)(user),
+        embedding(num_items, 1, l2, "mf_item_bias", stddev=0.0)(item),
+    ]
+    logit = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), *biases])
+    output = keras.layers.Activation("sigmoid", name="prediction")(logit)
+    return keras.Model(inputs, output, name="mf")
+
+
+def build_model(
+    name: str,
+    num_users: int,
+    num_items: int,
+    factors: int = FACTORS,
+    layers: Sequence[int] | None = None,
+    l2: float = 0.0,
 ) -> keras.Model:
-    """Initialise NeuMF from trained GMF and MLP models, as in section 3.4.1.
+    """The model `name` ("gmf", "mlp", "neumf" or "mf") for `num_users` x `num_items`.
 
-    Embeddings and MLP layers are copied by name. The output layer becomes
-    h = [alpha * h_GMF, (1 - alpha) * h_MLP], with bias alpha * b_GMF +
-    (1 - alpha) * b_MLP. Raises DataError when a shape does not match.
-    Returns `neumf_model`, modified in place.
+    Args:
+        name: a key of `MODELS`.
+        num_users, num_items: the sizes of the embedding tables.
+        factors: the GMF and MF embedding size (default 8).
+        layers: the MLP sizes for "mlp" and "neumf"; None gives the paper's
+            tower for `factors`, [8f, 4f, 2f, f] (64, 32, 16, 8 at f = 8).
+        l2: the penalty on the looked-up embeddings (default 0).
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise DataError(f"--alpha must be between 0 and 1, got {alpha}")
-    for source in (gmf_model, mlp_model):
-        for layer in source.layers:
-            if not layer.weights or layer.name == "prediction":
-                continue
-            target = _layer(neumf_model, layer.name, source.name)
-            _check_shapes(target, layer, source.name)
-            target.set_weights(layer.get_weights())
-    h_gmf, b_gmf = gmf_model.get_layer("prediction").get_weights()
-    h_mlp, b_mlp = mlp_model.get_layer("prediction").get_weights()
-    output = neumf_model.get_layer("prediction")
-    kernel = np.concatenate([alpha * h_gmf, (1 - alpha) * h_mlp])
-    if kernel.shape != tuple(output.kernel.shape):
-        raise DataError(
-            f"pre-trained prediction layers give a {kernel.shape} kernel; "
-            f"NeuMF needs {tuple(output.kernel.shape)}"
-        )
-    output.set_weights([kernel, alpha * b_gmf + (1 - alpha) * b_mlp])
-    return neumf_model
+    check_choice("model", name, MODEL_NAMES)
+    layers = paper_tower(factors) if layers is None else layers
+    if name == "mlp":
+        return mlp(num_users, num_items, layers, l2)
+    if name == "neumf":
+        return neumf(num_users, num_items, factors, layers, l2)
+    return MODELS[name](num_users, num_items, factors, l2)
 
 
-def check_same_model(
-    built: keras.Model, packaged: keras.Model, num_users: int, num_items: int, seed: int = 0
-) -> list[str]:
-    """Check that a model built by hand is `packaged`, a builder's model, layer for layer.
-
-    Both must have the same layer names and weight shapes. `built`'s weights are
-    then copied into `packaged`, and both must give the same scores (to 1e-6) on
-    1,000 random (user, item) pairs. Returns the layer names; raises
-    AssertionError where the models differ.
-    """
-
-    def shapes(model: keras.Model) -> dict[str, list[tuple]]:
-        return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers}
-
-    mine, theirs = shapes(built), shapes(packaged)
-    if mine != theirs:
-        raise AssertionError(f"layers and weight shapes differ: {mine} != {theirs}")
-    for layer in built.layers:
-        packaged.get_layer(layer.name).set_weights(layer.get_weights())
-    rng = np.random.default_rng(seed)
-    pairs = {
-        "user": rng.integers(num_users, size=1000, dtype=np.int32),
-        "item": rng.integers(num_items, size=1000, dtype=np.int32),
-    }
-    np.testing.assert_allclose(
-        packaged.predict(pairs, verbose=0), built.predict(pairs, verbose=0), rtol=1e-6
-    )
-    return list(mine)
-
-
-def _layer(model: keras.Model, name: str, source: str) -> keras.layers.Layer:
-    try:
-        return model.get_layer(name)
-    except ValueError:
-        raise DataError(
-            f"pre-trained {source} model has layer {name!r}, which NeuMF "
-            "lacks: build NeuMF with the same --layers"
-        ) from None
-
-
-def _check_shapes(target: keras.layers.Layer, layer: keras.layers.Layer, source: str) -> None:
-    want = [tuple(w.shape) for w in target.weights]
-    got = [tuple(w.shape) for w in layer.weights]
-    if want != got:
-        raise DataError(
-            f"pre-trained {source} layer {layer.name!r} has weights of shape {got}; "
-            f"NeuMF expects {want} (check --factors, --layers and the dataset)"
-        )
+MODELS = {"gmf": gmf, "mlp": mlp, "neumf": neumf, "mf": mf}  # the registry: name -> builder

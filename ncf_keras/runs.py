@@ -1,6 +1,7 @@
-"""Run folders: what `train --out DIR` writes, and reading it back.
+"""Run folders: `train_run` trains a model and writes one; the readers load it back.
 
-A run folder holds:
+`train_run` is the one call behind `python -m ncf_keras train`, notebooks 02
+and 03 and the benchmarks. A run folder holds:
 
 * `metrics.json`: {"model", "dataset", "config", "best", "final", "history"};
 * `model.keras`: the model of the best epoch by HR@10;
@@ -12,16 +13,118 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
 
 from ncf_keras import paper
-from ncf_keras.errors import DataError
-from ncf_keras.models import FirstRowsMaxNorm
+from ncf_keras.dataset import Dataset
+from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.models import FirstRowsMaxNorm, build_model
 from ncf_keras.plots import plot_hit_rate
-from ncf_keras.training import summarize, write_json
+from ncf_keras.pretraining import load_pretrained
+from ncf_keras.settings import (
+    ALPHA,
+    BATCH_SIZE,
+    EPOCHS,
+    FACTORS,
+    FINE_TUNE_LEARNING_RATE,
+    LAYERS,
+    LEARNING_RATE,
+    NEGATIVES,
+)
+from ncf_keras.training import compile_model, summarize, train
+
+
+def train_run(
+    name: str,
+    dataset: Dataset,
+    out_dir: str | Path,
+    *,
+    model: keras.Model | None = None,
+    pretrained: tuple[keras.Model, keras.Model] | None = None,
+    alpha: float = ALPHA,
+    factors: int = FACTORS,
+    layers: Sequence[int] = LAYERS,
+    l2: float = 0.0,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    negatives: int = NEGATIVES,
+    optimizer: str | None = None,
+    learning_rate: float | None = None,
+    seed: int = 0,
+    source: str | None = None,
+    timings: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | str = "auto",
+    extra_config: dict | None = None,
+) -> dict:
+    """Train one model and write its whole run folder; return its metrics.json content.
+
+    Args:
+        name: the model, "gmf", "mlp", "neumf" or "mf".
+        dataset: trained on; its test items are evaluated after every epoch.
+        out_dir: the run folder to write.
+        model: a model built by hand (uncompiled) to train instead of
+            `build_model(name, ...)`; `factors`, `layers` and `l2` must describe it.
+        pretrained: (GMF model, MLP model) to initialise NeuMF from, fused with
+            weight `alpha` (default 0.5); such a model is fine-tuned with SGD at
+            0.001 by default, as in the paper.
+        factors, layers, l2: passed to `build_model` (defaults 8, [64, 32, 16, 8], 0).
+        epochs, batch_size, negatives, seed: as in `training.train`.
+        optimizer, learning_rate: default "adam" at 0.003, or "sgd" at 0.001
+            when `pretrained` is given.
+        source: how `sources.load_dataset` finds the dataset again, recorded
+            for `evaluate` and `recommend` (default: `dataset.name`).
+        timings: add sample_seconds, train_seconds and eval_seconds per epoch.
+        callbacks: more Keras callbacks for `model.fit`.
+        verbose: Keras's progress output.
+        extra_config: more entries for the run's recorded config.
+    """
+    if pretrained is not None and name != "neumf":
+        raise ArgumentError("pretrained", f"initialises NeuMF only, not {name!r}")
+    if model is None:
+        keras.utils.set_random_seed(seed)
+        model = build_model(name, dataset.num_users, dataset.num_items, factors, layers, l2)
+    if pretrained is not None:
+        load_pretrained(model, *pretrained, alpha=alpha)
+    optimizer = optimizer or ("sgd" if pretrained else "adam")
+    if learning_rate is None:
+        learning_rate = FINE_TUNE_LEARNING_RATE if pretrained else LEARNING_RATE
+    compile_model(model, optimizer, learning_rate)
+    history = train(
+        model,
+        dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        negatives=negatives,
+        seed=seed,
+        out_dir=out_dir,
+        timings=timings,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    source = source or dataset.name
+    config = {
+        "model": name,
+        "dataset": source,
+        "epochs": epochs,
+        # an MLP's predictive factors are its last layer
+        "factors": layers[-1] if name == "mlp" else factors,
+        "layers": list(layers),
+        "negatives": negatives,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "lr": learning_rate,
+        "l2": l2,
+        "seed": seed,
+        "pretrained": pretrained is not None,
+        "alpha": alpha if pretrained is not None else None,
+        **(extra_config or {}),
+    }
+    return write_run(Path(out_dir), name, source, config, history)
 
 
 def run_label(metrics: dict) -> str:
@@ -29,8 +132,8 @@ def run_label(metrics: dict) -> str:
     return metrics["model"] + ("-pretrained" if metrics["config"].get("pretrained") else "")
 
 
-def write_run(out: Path, model: str, dataset: str, config: dict, history: list[dict]) -> None:
-    """Write metrics.json and hit_rate.png into a run folder."""
+def write_run(out: Path, model: str, dataset: str, config: dict, history: list[dict]) -> dict:
+    """Write metrics.json and hit_rate.png into a run folder; return the metrics."""
     metrics = {
         "model": model,
         "dataset": dataset,
@@ -40,6 +143,14 @@ def write_run(out: Path, model: str, dataset: str, config: dict, history: list[d
     }
     write_json(out / "metrics.json", metrics)
     plot_runs([metrics], out / "hit_rate.png")
+    return metrics
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically: to a temporary file, then rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
 
 
 REQUIRED = ("model", "dataset", "config", "history")

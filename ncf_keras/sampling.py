@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ncf_keras.errors import DataError
+from ncf_keras.errors import ArgumentError, DataError
 
 STREAMS = {"split": 1, "validation": 2, "synthetic": 3}
 
@@ -118,7 +118,7 @@ def training_instances(
         int32, int32 and float32 labels (1 for a positive, 0 for a negative).
     """
     if negatives < 0:
-        raise DataError(f"--negatives must be >= 0, got {negatives}")
+        raise ArgumentError("negatives", f"must be >= 0, got {negatives}")
     neg_users = np.repeat(users, negatives)
     all_users = np.concatenate([users, neg_users]).astype(np.int32)
     all_items = np.concatenate([items, unseen.sample(neg_users, rng)]).astype(np.int32)

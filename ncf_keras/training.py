@@ -2,36 +2,48 @@
 
 * `TrainingSamples` is a `keras.utils.PyDataset` that redraws the negatives at
   the start of each epoch, seeded by (seed, epoch).
-* `RankingEvaluation` is a callback that adds HR@K, NDCG@K and timings to the
-  epoch logs, where the progress bar, `History`, `CSVLogger` and
-  `ModelCheckpoint` see them; `AtomicModelCheckpoint` saves the best model
-  through a temporary file.
-* `compile_model` compiles for the log loss; `train` fits with both callbacks
-  and, given a folder, saves the history and the best model there.
+* `compile_model` compiles for the log loss, on any Keras backend.
+* `train` fits with the callbacks of `ncf_keras.callbacks`: HR@K and NDCG@K
+  after every epoch, optionally a validation hold-out that chooses the best
+  epoch, timings, and, given a folder, the history and the best model.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 
-from ncf_keras.datasets import Dataset
-from ncf_keras.errors import DataError
-from ncf_keras.metrics import evaluate
+from ncf_keras.callbacks import AtomicModelCheckpoint, EpochTimes, HistoryCSV, RankingEvaluation
+from ncf_keras.dataset import Dataset
+from ncf_keras.errors import ArgumentError
 from ncf_keras.sampling import random_stream, training_instances
+from ncf_keras.settings import (
+    BATCH_SIZE,
+    EPOCHS,
+    LEARNING_RATE,
+    NEGATIVES,
+    OPTIMIZER_NAMES,
+    check_at_least,
+    check_choice,
+    check_number,
+)
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
-LEARNING_RATE = 3e-3  # Adam, for batches of 1024 (the paper: 1e-3 for batches of 256)
-FINE_TUNE_LEARNING_RATE = 1e-3  # SGD, for pre-trained NeuMF, as in the paper
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "sgd": keras.optimizers.SGD,
-    "adagrad": keras.optimizers.Adagrad,
-    "rmsprop": keras.optimizers.RMSprop,
-}
+OPTIMIZERS = dict(
+    zip(
+        OPTIMIZER_NAMES,
+        (
+            keras.optimizers.Adam,
+            keras.optimizers.SGD,
+            keras.optimizers.Adagrad,
+            keras.optimizers.RMSprop,
+        ),
+        strict=True,
+    )
+)
 
 
 class TrainingSamples(keras.utils.PyDataset):
@@ -46,18 +58,28 @@ class TrainingSamples(keras.utils.PyDataset):
     counting `on_epoch_begin` calls, stays right when Keras peeks at a batch
     before training (the JAX trainer does, in its first `fit`).
 
+    Args:
+        dataset: its training positives are served.
+        negatives: sampled negatives per positive (default 4, as in the paper).
+        batch_size: rows per batch (default 1024).
+        seed: seeds every epoch's negatives and order.
+
     Attributes:
         epoch: the epoch whose rows are served now.
         sample_seconds: {epoch: (start time, seconds)} of each draw, for timing.
     """
 
-    def __init__(self, dataset: Dataset, negatives: int = 4, batch_size: int = 1024, seed: int = 0):
+    def __init__(
+        self,
+        dataset: Dataset,
+        negatives: int = NEGATIVES,
+        batch_size: int = BATCH_SIZE,
+        seed: int = 0,
+    ):
         super().__init__()
-        if batch_size < 1:
-            raise DataError(f"--batch-size must be >= 1, got {batch_size}")
+        self.negatives = check_at_least("negatives", negatives, 1)
+        self.batch_size = check_at_least("batch_size", batch_size, 1)
         self.dataset = dataset
-        self.negatives = negatives
-        self.batch_size = batch_size
         self.seed = seed
         self.sample_seconds: dict[int, tuple[float, float]] = {}
         self._draw(0)
@@ -89,105 +111,35 @@ class TrainingSamples(keras.utils.PyDataset):
         return {"user": self.users[rows], "item": self.items[rows]}, self.labels[rows]
 
 
-class RankingEvaluation(keras.callbacks.Callback):
-    """Adds HR@k and NDCG@k on the held-out items to the logs after every epoch.
-
-    Also adds `train_seconds` (the fit time of the epoch), `sample_seconds`
-    (drawing its negatives, when `samples` is given) and `eval_seconds`.
-
-    Args:
-        dataset: its test items and test negatives are evaluated.
-        k: the cut-off of HR@k and NDCG@k.
-        samples: the training data, to read its sampling time from.
-        full_ranking: rank against all unseen items instead of the 99 negatives.
-        prefix: put before every key, e.g. "val_" for a validation hold-out.
-    """
-
-    def __init__(
-        self,
-        dataset: Dataset,
-        k: int = 10,
-        samples: TrainingSamples | None = None,
-        full_ranking: bool = False,
-        prefix: str = "",
-    ):
-        super().__init__()
-        self.dataset, self.k, self.samples, self.full_ranking = dataset, k, samples, full_ranking
-        self.prefix = prefix
-
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        fit_end = time.perf_counter()
-        sample_start, sample = (
-            self.samples.sample_seconds.get(epoch, (0.0, 0.0)) if self.samples else (0.0, 0.0)
-        )
-        in_epoch = sample if sample_start >= self._start else 0.0
-        metrics = evaluate(self.model, self.dataset, self.k, self.full_ranking)
-        metrics.update(
-            sample_seconds=sample,
-            train_seconds=fit_end - self._start - in_epoch,
-            eval_seconds=time.perf_counter() - fit_end,
-        )
-        if logs is not None:
-            logs.update({self.prefix + key: value for key, value in metrics.items()})
-
-
-class HistoryCSV(keras.callbacks.CSVLogger):
-    """`CSVLogger` with epochs numbered from 1 and no empty `val_*` columns."""
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if self.keys is None:
-            self.keys = sorted(logs or {})  # CSVLogger would add val_* columns for every key
-        super().on_epoch_end(epoch + 1, logs)
-
-
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """`ModelCheckpoint` that saves to a hidden temporary `.keras` file, then renames it.
-
-    An interrupted save leaves the previous model in place, never a half-written one.
-    """
-
-    def __init__(self, filepath: str | Path, **kwargs):
-        self.final_path = Path(filepath)
-        partial = self.final_path.with_name(f".{self.final_path.stem}.partial.keras")
-        super().__init__(str(partial), **kwargs)
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        partial = Path(self.filepath)
-        try:
-            super().on_epoch_end(epoch, logs)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        if partial.exists():
-            partial.replace(self.final_path)
-
-
 def compile_model(
     model: keras.Model,
     optimizer: str = "adam",
     learning_rate: float = LEARNING_RATE,
     jit_compile: bool | str = "auto",
 ) -> keras.Model:
-    """Compile for binary cross-entropy (the paper's log loss, eq. 7).
+    """Compile for binary cross-entropy (the paper's log loss, eq. 7); returns `model`.
 
-    The default learning rate, 0.003, goes with the default batch of 1024: the
-    paper used 0.001 with batches of 256, which takes 4x more steps per epoch.
+    Args:
+        model: a model of `ncf_keras.models`, or one built the same way.
+        optimizer: "adam" (default), "sgd", "adagrad" or "rmsprop".
+        learning_rate: default 0.003, for the default batch of 1024: the paper
+            used 0.001 with batches of 256, which takes 4x more steps per epoch.
+        jit_compile: "auto" uses XLA on TensorFlow and JAX, where it runs NCF
+            several times faster on a CPU.
 
-    `jit_compile="auto"` uses XLA on TensorFlow and JAX, where it runs NCF
-    several times faster on a CPU.
+    Several batches run per compiled call (`steps_per_execution`), except on
+    PyTorch, whose trainer runs one.
     """
-    if optimizer not in OPTIMIZERS:
-        raise DataError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
+    check_choice("optimizer", optimizer, OPTIMIZER_NAMES)
+    check_number("learning_rate", learning_rate, 0, strict=True)
+    backend = keras.backend.backend()
     if jit_compile == "auto":
-        jit_compile = keras.backend.backend() in ("tensorflow", "jax")
+        jit_compile = backend in ("tensorflow", "jax")
     model.compile(
         optimizer=OPTIMIZERS[optimizer](learning_rate),
         loss="binary_crossentropy",
         jit_compile=jit_compile,
-        steps_per_execution=STEPS_PER_EXECUTION,
+        steps_per_execution=1 if backend == "torch" else STEPS_PER_EXECUTION,
     )
     return model
 
@@ -196,36 +148,75 @@ def train(
     model: keras.Model,
     dataset: Dataset,
     *,
-    epochs: int = 20,
-    batch_size: int = 1024,
-    negatives: int = 4,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    negatives: int = NEGATIVES,
     seed: int = 0,
+    validation: Dataset | None = None,
+    patience: int | None = None,
     out_dir: str | Path | None = None,
+    timings: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     k: int = 10,
     verbose: int | str = "auto",
 ) -> list[dict[str, float]]:
-    """Fit a compiled model, evaluating HR@k and NDCG@k after every epoch.
+    """Fit a compiled model, evaluating HR@k and NDCG@k on the test items after every epoch.
 
-    With `out_dir`, also writes `history.csv` (CSVLogger) and the best model
-    by HR@k as `model.keras` (AtomicModelCheckpoint).
+    Args:
+        model: a compiled model (`compile_model`).
+        dataset: trained on, and its test items evaluated every epoch.
+        epochs: the most epochs to train (default 20).
+        batch_size, negatives, seed: as in `TrainingSamples`.
+        validation: a `validation_split(dataset)`. Training then uses its
+            positives, which leave out each user's validation item, and the best
+            epoch is the one with the best validation HR@k: the test items never
+            choose anything.
+        patience: stop after this many epochs without a better best-epoch
+            metric, and restore the weights of the best epoch (default: never stop).
+        out_dir: a folder for `history.csv` and `model.keras`, the model of the
+            best epoch.
+        timings: add `EpochTimes` (sample_seconds, train_seconds, eval_seconds).
+        callbacks: more Keras callbacks, run after these.
+        k: the cut-off of HR@k and NDCG@k (default 10).
+        verbose: Keras's progress output.
 
-    Returns the history: one dict per epoch with "epoch" (1-based), "loss",
-    "hr@k", "ndcg@k", "sample_seconds", "train_seconds" and "eval_seconds".
+    Returns:
+        One dict per epoch: "epoch" (1-based), "loss", "hr@k", "ndcg@k", then
+        "val_hr@k" and "val_ndcg@k" with `validation`, and the timings.
     """
-    if epochs < 1:
-        raise DataError(f"--epochs must be >= 1, got {epochs}")
-    samples = TrainingSamples(dataset, negatives, batch_size, seed)
-    callbacks: list[keras.callbacks.Callback] = [RankingEvaluation(dataset, k, samples)]
+    check_at_least("epochs", epochs, 1)
+    if validation is not None and (validation.num_users, validation.num_items) != (
+        dataset.num_users,
+        dataset.num_items,
+    ):
+        raise ArgumentError("validation", "must be a validation_split of the dataset")
+    samples = TrainingSamples(validation or dataset, negatives, batch_size, seed)
+    evaluations = [RankingEvaluation(dataset, k)]
+    monitor = f"hr@{k}"
+    if validation is not None:
+        evaluations.insert(0, RankingEvaluation(validation, k, prefix="val_"))
+        monitor = f"val_hr@{k}"
+    chain: list[keras.callbacks.Callback] = list(evaluations)
+    if timings:
+        chain.append(EpochTimes(samples, evaluations))
+    if patience is not None:
+        check_at_least("patience", patience, 1)
+        chain.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode="max", patience=patience, restore_best_weights=True
+            )
+        )
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        callbacks += [
+        chain += [
             HistoryCSV(str(out / "history.csv")),
             AtomicModelCheckpoint(
-                out / "model.keras", monitor=f"hr@{k}", mode="max", save_best_only=True
+                out / "model.keras", monitor=monitor, mode="max", save_best_only=True
             ),
         ]
-    return epoch_history(model.fit(samples, epochs=epochs, callbacks=callbacks, verbose=verbose))
+    chain += callbacks
+    return epoch_history(model.fit(samples, epochs=epochs, callbacks=chain, verbose=verbose))
 
 
 def epoch_history(fitted: keras.callbacks.History) -> list[dict[str, float]]:
@@ -238,8 +229,13 @@ def epoch_history(fitted: keras.callbacks.History) -> list[dict[str, float]]:
 
 
 def summarize(history: list[dict[str, float]], k: int = 10) -> dict:
-    """{"best": {"epoch", "hr@k", "ndcg@k"}, "final": {"hr@k", "ndcg@k"}}; best by HR@k."""
-    best = max(history, key=lambda row: row[f"hr@{k}"])  # the first of equal bests
+    """{"best": {"epoch", "hr@k", "ndcg@k"}, "final": {"hr@k", "ndcg@k"}}.
+
+    The best epoch has the highest validation HR@k where the history has one,
+    else the highest HR@k; the first of equal bests.
+    """
+    monitor = f"val_hr@{k}" if f"val_hr@{k}" in history[0] else f"hr@{k}"
+    best = max(history, key=lambda row: row[monitor])
     last = history[-1]
     return {
         "best": {
@@ -249,10 +245,3 @@ def summarize(history: list[dict[str, float]], k: int = 10) -> dict:
         },
         "final": {f"hr@{k}": last[f"hr@{k}"], f"ndcg@{k}": last[f"ndcg@{k}"]},
     }
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically: to a temporary file, then rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import FileServer, NcfSplit, background_rows
 
-from ncf_keras.datasets import Dataset, synthetic
+from ncf_keras.dataset import Dataset
+from ncf_keras.sources import synthetic
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ncf_keras.datasets import Dataset
+from ncf_keras.dataset import Dataset
 
 TEST_NEGATIVES = 99
 

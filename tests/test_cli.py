@@ -4,6 +4,7 @@ recommend and plot on the synthetic dataset, and its one-line errors."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from helpers import background_rows, write_table
 
 from ncf_keras.cli import main
-from ncf_keras.datasets import synthetic
+from ncf_keras.sources import synthetic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LAYERS = "16,8,4"
@@ -245,6 +246,10 @@ def test_train_refuses_non_positive_sizes(tmp_path, capsys, flag):
     [
         (["--l2", "-0.1"], "--l2 must be >= 0, got -0.1"),
         (["--lr", "0"], "--lr must be > 0, got 0.0"),
+        (["--lr", "nan"], "--lr must be a finite number, got nan"),
+        (["--l2", "inf"], "--l2 must be a finite number, got inf"),
+        (["--negatives", "0"], "--negatives must be >= 1, got 0"),
+        (["--model", "mlp", "--layers", "7,4"], "--layers 7,4: need at least two sizes"),
         (["--alpha", "0.3"], "--alpha weights pre-trained models: it needs --pretrain-gmf"),
     ],
 )
@@ -326,15 +331,47 @@ def test_recommend_refuses_top_zero(runs, capsys):
     assert "--top must be >= 1, got 0" in error_line(capsys)
 
 
-def test_module_help_runs():
-    """`python -m ncf_keras --help` lists the four commands."""
-    result = subprocess.run(
-        [sys.executable, "-m", "ncf_keras", "--help"],
+def test_mf_trains_through_the_registry(tmp_path, capsys):
+    """`--model mf` builds the registry's MF; its run records the model and its factors."""
+    assert main([*train_args("mf", tmp_path / "mf"), "--factors", "4"]) == 0
+    metrics = read_metrics(tmp_path / "mf")
+    assert (metrics["model"], metrics["config"]["factors"]) == ("mf", 4)
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(tmp_path / "mf")]) == 0
+    score = json.loads(capsys.readouterr().out)["hr@10"]
+    assert score == pytest.approx(metrics["best"]["hr@10"], abs=1.5 / 1000)
+
+
+def run_module(*argv: str, **env: str) -> subprocess.CompletedProcess:
+    """`python -m ncf_keras ARGV...` in a fresh process, with `env` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "ncf_keras", *argv],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
+        env={**os.environ, **env},
         check=False,
     )
+
+
+def test_train_and_evaluate_on_jax(tmp_path):
+    """The same code on the JAX backend: a short NeuMF run, quiet on stderr, then `evaluate`
+    reproduces its best epoch."""
+    run = tmp_path / "jax-run"
+    train = run_module(*train_args("neumf", run, "--lr", "0.005"), KERAS_BACKEND="jax")
+    assert train.returncode == 0, train.stderr
+    assert not train.stderr.strip(), train.stderr
+    metrics = read_metrics(run)
+    assert metrics["best"]["hr@10"] > 0.2  # random ranking gives about 0.10
+    evaluate = run_module("evaluate", "--run", str(run), KERAS_BACKEND="jax")
+    assert evaluate.returncode == 0, evaluate.stderr
+    score = json.loads(evaluate.stdout)["hr@10"]
+    assert score == pytest.approx(metrics["best"]["hr@10"], abs=1.5 / 1000)
+
+
+def test_module_help_runs():
+    """`python -m ncf_keras --help` lists the four commands."""
+    result = run_module("--help")
     assert result.returncode == 0, result.stderr
     for command in ("train", "evaluate", "recommend", "plot"):
         assert command in result.stdout

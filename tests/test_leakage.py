@@ -18,15 +18,15 @@ from helpers import (
     write_table,
 )
 
-from ncf_keras.datasets import (
+from ncf_keras.dataset import validation_split
+from ncf_keras.errors import DataError
+from ncf_keras.sources import (
     from_file,
     load_dataset,
     movielens_1m,
     movielens_1m_ncf,
     synthetic,
-    validation_split,
 )
-from ncf_keras.errors import DataError
 
 
 def messy_log(seed: int) -> list[tuple[int, int, int, int]]:

@@ -28,16 +28,16 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras import datasets
-from ncf_keras.datasets import (
+from ncf_keras import sources
+from ncf_keras.download import RemoteFile
+from ncf_keras.errors import DataError
+from ncf_keras.sources import (
     from_file,
     load_dataset,
     movielens_1m,
     movielens_1m_ncf,
     resolve_data_dir,
 )
-from ncf_keras.download import RemoteFile
-from ncf_keras.errors import DataError
 
 
 def latest_by_time(rows) -> dict[str, str]:
@@ -61,10 +61,10 @@ def held_out_labels(dataset) -> dict[str, str]:
 @pytest.fixture
 def no_download(monkeypatch, closed_port_url):
     """Point the ML-1M download at a dead URL, so any download attempt fails loudly."""
-    monkeypatch.setattr(datasets, "ML_1M_ZIP", RemoteFile(closed_port_url, "ml-1m.zip"))
-    for key, remote in list(datasets.NCF_FILES.items()):
+    monkeypatch.setattr(sources, "ML_1M_ZIP", RemoteFile(closed_port_url, "ml-1m.zip"))
+    for key, remote in list(sources.NCF_FILES.items()):
         dead = RemoteFile(closed_port_url.replace("ml-1m.zip", remote.filename), remote.filename)
-        monkeypatch.setitem(datasets.NCF_FILES, key, dead)
+        monkeypatch.setitem(sources.NCF_FILES, key, dead)
 
 
 # --- The user's own file: formats ------------------------------------------------------

@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from ncf_keras import models
-from ncf_keras.errors import DataError
+from ncf_keras import models, pretraining
+from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.notebook import check_same_model
 
 NUM_USERS, NUM_ITEMS = 11, 17
 
@@ -106,11 +107,12 @@ def test_embeddings_start_small_distinct_and_seeded():
 
 @pytest.mark.parametrize("layers", [[7, 4], [9, 4, 2], [8]])
 def test_mlp_refuses_an_odd_first_layer_or_a_single_layer(layers):
-    """layers[0] must be even and there must be at least two sizes: DataError naming them."""
+    """layers[0] must be even and there must be at least two sizes: an error naming them."""
     text = ",".join(map(str, layers))
-    with pytest.raises(DataError, match=rf"--layers {text}: need at least two sizes"):
+    with pytest.raises(ArgumentError, match=rf"^layers {text}: need at least two sizes") as error:
         models.mlp(NUM_USERS, NUM_ITEMS, layers=layers)
-    with pytest.raises(DataError, match=rf"--layers {text}"):
+    assert error.value.argument == "layers"
+    with pytest.raises(ArgumentError, match=rf"^layers {text}"):
         models.neumf(NUM_USERS, NUM_ITEMS, layers=layers)
 
 
@@ -181,7 +183,7 @@ def test_neumf_under_l2_keeps_the_alpha_of_pre_training():
     gmf.get_layer("prediction").set_weights([ones, np.zeros(1, dtype="float32")])
     mlp = randomize(models.mlp(NUM_USERS, NUM_ITEMS, layers=[8, 4, 2], l2=0.01), seed=3)
     neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2], l2=0.01)
-    models.load_pretrained(neumf, gmf, mlp, alpha=0.4)
+    pretraining.load_pretrained(neumf, gmf, mlp, alpha=0.4)
     loaded = neumf.get_layer("prediction").get_weights()[0]
     neumf.compile(optimizer=keras.optimizers.SGD(0.0), loss="binary_crossentropy")
     neumf.fit(batch(16), np.ones(16, dtype="float32"), epochs=1, verbose=0)
@@ -203,7 +205,7 @@ def pretrained() -> tuple[keras.Model, keras.Model]:
 def test_load_pretrained_copies_embeddings_and_layers(pretrained):
     gmf, mlp = pretrained
     neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
-    assert models.load_pretrained(neumf, gmf, mlp, alpha=0.3) is neumf
+    assert pretraining.load_pretrained(neumf, gmf, mlp, alpha=0.3) is neumf
     for source, names in (
         (gmf, ["gmf_user_embedding", "gmf_item_embedding"]),
         (mlp, ["mlp_user_embedding", "mlp_item_embedding", "mlp_layer1", "mlp_layer2"]),
@@ -221,7 +223,7 @@ def test_load_pretrained_builds_the_weighted_output_layer(pretrained):
     """h = [alpha h_gmf, (1 - alpha) h_mlp] and b = alpha b_gmf + (1 - alpha) b_mlp."""
     gmf, mlp = pretrained
     alpha = 0.3
-    neumf = models.load_pretrained(
+    neumf = pretraining.load_pretrained(
         models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2]), gmf, mlp, alpha
     )
     h_gmf, b_gmf = gmf.get_layer("prediction").get_weights()
@@ -244,7 +246,7 @@ def test_load_pretrained_refuses_mismatched_factors(pretrained):
     gmf = models.gmf(NUM_USERS, NUM_ITEMS, factors=4)
     neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
     with pytest.raises(DataError, match=r"gmf layer 'gmf_user_embedding' has weights of shape"):
-        models.load_pretrained(neumf, gmf, mlp)
+        pretraining.load_pretrained(neumf, gmf, mlp)
 
 
 def test_load_pretrained_refuses_mismatched_layers(pretrained):
@@ -253,11 +255,11 @@ def test_load_pretrained_refuses_mismatched_layers(pretrained):
     neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4])
     deeper = models.mlp(NUM_USERS, NUM_ITEMS, layers=[8, 4, 2])
     with pytest.raises(DataError, match=r"layer 'mlp_layer2', which NeuMF lacks"):
-        models.load_pretrained(neumf, gmf, deeper)
+        pretraining.load_pretrained(neumf, gmf, deeper)
     shallower = models.mlp(NUM_USERS, NUM_ITEMS, layers=[8, 4])
     neumf_deep = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
     with pytest.raises(DataError, match=r"prediction layers give a \(7, 1\) kernel"):
-        models.load_pretrained(neumf_deep, gmf, shallower)
+        pretraining.load_pretrained(neumf_deep, gmf, shallower)
 
 
 def test_load_pretrained_refuses_another_dataset_size(pretrained):
@@ -265,7 +267,7 @@ def test_load_pretrained_refuses_another_dataset_size(pretrained):
     gmf, mlp = pretrained
     neumf = models.neumf(NUM_USERS + 1, NUM_ITEMS, factors=3, layers=[8, 4, 2])
     with pytest.raises(DataError, match=r"NeuMF expects \[\(12, 3\)\]"):
-        models.load_pretrained(neumf, gmf, mlp)
+        pretraining.load_pretrained(neumf, gmf, mlp)
 
 
 @pytest.mark.parametrize("name", ["gmf", "neumf"])
@@ -304,11 +306,11 @@ def test_check_same_model_accepts_a_copy_and_refuses_another_shape():
     """A second gmf() with other weights is the same model; one with 4 factors is not."""
     built = randomize(models.gmf(NUM_USERS, NUM_ITEMS, factors=3), seed=1)
     packaged = models.gmf(NUM_USERS, NUM_ITEMS, factors=3)
-    names = models.check_same_model(built, packaged, NUM_USERS, NUM_ITEMS)
+    names = check_same_model(built, packaged, NUM_USERS, NUM_ITEMS)
     assert "gmf_user_embedding" in names and "prediction" in names
     for layer in built.layers:  # the weights were copied over
         copied = packaged.get_layer(layer.name).get_weights()
         for mine, theirs in zip(layer.get_weights(), copied, strict=True):
             np.testing.assert_array_equal(mine, theirs)
     with pytest.raises(AssertionError):
-        models.check_same_model(built, models.gmf(NUM_USERS, NUM_ITEMS, factors=4), 5, 5)
+        check_same_model(built, models.gmf(NUM_USERS, NUM_ITEMS, factors=4), 5, 5)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from helpers import ScoreByItem, hand_dataset
 
-from ncf_keras.recommend import recommend, show_user
+from ncf_keras.notebook import show_user
+from ncf_keras.recommend import recommend
 
 
 def test_recommend_ranks_unseen_items_by_score():

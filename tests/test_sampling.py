@@ -189,7 +189,7 @@ def test_training_instances_with_zero_negatives_and_a_negative_count(sampler, po
     users, items = positives
     out_users, _, labels = training_instances(users, items, sampler, 0, np.random.default_rng(0))
     assert len(out_users) == len(users) and np.all(labels == 1.0)
-    with pytest.raises(DataError, match=r"--negatives must be >= 0, got -1"):
+    with pytest.raises(DataError, match=r"^negatives must be >= 0, got -1"):
         training_instances(users, items, sampler, -1, np.random.default_rng(0))
 
 

@@ -11,17 +11,13 @@ import numpy as np
 import pytest
 
 from ncf_keras import metrics, models
-from ncf_keras.datasets import Dataset, synthetic
-from ncf_keras.errors import DataError
+from ncf_keras.callbacks import AtomicModelCheckpoint
+from ncf_keras.dataset import Dataset, validation_split
+from ncf_keras.errors import ArgumentError
+from ncf_keras.runs import write_json
 from ncf_keras.sampling import training_instances
-from ncf_keras.training import (
-    AtomicModelCheckpoint,
-    TrainingSamples,
-    compile_model,
-    summarize,
-    train,
-    write_json,
-)
+from ncf_keras.sources import synthetic
+from ncf_keras.training import TrainingSamples, compile_model, summarize, train
 
 
 def fresh_gmf(dataset: Dataset, seed: int = 0, lr: float = 0.005) -> keras.Model:
@@ -35,13 +31,20 @@ def fresh_gmf(dataset: Dataset, seed: int = 0, lr: float = 0.005) -> keras.Model
 def test_gmf_on_synthetic_clearly_beats_random_ranking():
     """5 epochs of GMF on the planted structure: HR@10 far above random (about 0.10)."""
     dataset = synthetic()
-    history = train(fresh_gmf(dataset), dataset, epochs=5, verbose=0)
+    history = train(fresh_gmf(dataset), dataset, epochs=5, timings=True, verbose=0)
     assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
     assert max(row["hr@10"] for row in history) > 0.25
     assert history[-1]["loss"] < history[0]["loss"]
     for row in history:
         assert 0 <= row["ndcg@10"] <= row["hr@10"] <= 1
         assert row["train_seconds"] >= 0 and row["eval_seconds"] >= 0
+        assert row["sample_seconds"] >= 0
+
+
+def test_epoch_logs_hold_only_the_lesson_without_timings(small_synthetic):
+    """Without `timings`, an epoch's logs are its loss, HR@10 and NDCG@10, nothing else."""
+    history = train(fresh_gmf(small_synthetic), small_synthetic, epochs=1, verbose=0)
+    assert set(history[0]) == {"epoch", "loss", "hr@10", "ndcg@10"}
 
 
 # --- TrainingSamples -----------------------------------------------------------------
@@ -118,10 +121,10 @@ def test_fit_redraws_negatives_at_every_epoch(small_synthetic):
 
 
 def test_training_samples_refuse_bad_sizes(small_synthetic):
-    with pytest.raises(DataError, match=r"--batch-size must be >= 1, got 0"):
+    with pytest.raises(ArgumentError, match=r"^batch_size must be >= 1, got 0"):
         TrainingSamples(small_synthetic, batch_size=0)
-    with pytest.raises(DataError, match=r"--negatives must be >= 0, got -2"):
-        TrainingSamples(small_synthetic, negatives=-2)
+    with pytest.raises(ArgumentError, match=r"^negatives must be >= 1, got 0"):
+        TrainingSamples(small_synthetic, negatives=0)
 
 
 # --- train --------------------------------------------------------------------------
@@ -155,6 +158,7 @@ def test_train_writes_history_csv_and_the_best_model(tmp_path, small_synthetic):
         epochs=3,
         batch_size=256,
         out_dir=out,
+        timings=True,
         verbose=0,
     )
     with open(out / "history.csv", newline="") as f:
@@ -195,10 +199,12 @@ def test_checkpoint_keeps_the_previous_model_when_a_save_fails(tmp_path, monkeyp
 
 
 def test_train_and_compile_refuse_bad_settings(small_synthetic):
-    with pytest.raises(DataError, match=r"--epochs must be >= 1, got 0"):
+    with pytest.raises(ArgumentError, match=r"^epochs must be >= 1, got 0"):
         train(fresh_gmf(small_synthetic), small_synthetic, epochs=0)
-    with pytest.raises(DataError, match=r"unknown optimizer 'adamw'"):
+    with pytest.raises(ArgumentError, match=r"^optimizer must be one of adam, .*, got 'adamw'"):
         compile_model(models.gmf(3, 4), optimizer="adamw")
+    with pytest.raises(ArgumentError, match=r"^learning_rate must be a finite number, got nan"):
+        compile_model(models.gmf(3, 4), learning_rate=float("nan"))
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "rmsprop"])
@@ -227,3 +233,33 @@ def test_write_json_replaces_atomically(tmp_path):
     write_json(path, {"a": [1, 2]})
     assert json.loads(path.read_text()) == {"a": [1, 2]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_validation_chooses_the_best_epoch_and_patience_restores_it(tmp_path, small_synthetic):
+    """With a validation hold-out, the best epoch is the best validation HR@10: the saved
+    model and, under `patience`, the model left in memory are that epoch's."""
+    validation = validation_split(small_synthetic, seed=0)
+    model = fresh_gmf(small_synthetic, lr=0.05)
+    history = train(
+        model,
+        small_synthetic,
+        epochs=6,
+        batch_size=256,
+        validation=validation,
+        patience=2,
+        out_dir=tmp_path,
+        verbose=0,
+    )
+    assert {"val_hr@10", "val_ndcg@10", "hr@10", "ndcg@10"} <= set(history[0])
+    scores = [row["val_hr@10"] for row in history]
+    chosen = summarize(history)["best"]
+    assert chosen["epoch"] == 1 + scores.index(max(scores))
+    assert chosen["hr@10"] == history[chosen["epoch"] - 1]["hr@10"]
+    restored = metrics.evaluate(model, validation)["hr@10"]
+    saved = metrics.evaluate(keras.saving.load_model(tmp_path / "model.keras"), validation)
+    assert restored == pytest.approx(max(scores)) == pytest.approx(saved["hr@10"])
+
+
+def test_validation_must_be_a_split_of_the_dataset(small_synthetic):
+    with pytest.raises(ArgumentError, match=r"^validation must be a validation_split"):
+        train(fresh_gmf(small_synthetic), small_synthetic, validation=synthetic(num_users=50))

@@ -1,0 +1,89 @@
+"""Importing Keras without the backend's native start-up noise, for the CLI and notebooks.
+
+Importing `ncf_keras` imports no backend. Where a program is about to use one,
+`import_keras_quietly()` imports Keras with TensorFlow's C++ start-up lines
+hidden ("All log messages before absl::InitializeLog()...", "failed call to
+cuInit" on a machine without a GPU driver), which ignore Python's logging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+from ncf_keras.errors import DataError
+
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the duration; Python's sys.stderr is kept."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def selected_backend() -> str:
+    """The backend Keras will load: `$KERAS_BACKEND`, else keras.json's, else "tensorflow"."""
+    if "KERAS_BACKEND" in os.environ:
+        return os.environ["KERAS_BACKEND"]
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    try:
+        return json.loads((home / "keras.json").read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def require_backend() -> str:
+    """The backend `$KERAS_BACKEND` names, checked to be installed, without importing it.
+
+    Raises DataError when it is not a Keras backend or its package is missing.
+    """
+    backend = selected_backend()
+    package = BACKEND_PACKAGES.get(backend)
+    if package is None:
+        raise DataError(
+            f"KERAS_BACKEND={backend!r} is not a Keras backend: use one of "
+            f"{', '.join(BACKEND_PACKAGES)}"
+        )
+    if importlib.util.find_spec(package) is None:
+        raise DataError(
+            f"KERAS_BACKEND={backend} but {package} is not installed: "
+            f"pip install {package}, or choose another backend"
+        )
+    return backend
+
+
+def import_keras_quietly() -> ModuleType:
+    """Import Keras and start its backend with native start-up lines hidden; return `keras`.
+
+    Raises DataError, before anything is imported, when the backend named by
+    `$KERAS_BACKEND` is not installed (`require_backend`).
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    require_backend()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with native_stderr_silenced():
+        import keras
+
+        keras.ops.zeros(1)  # the backend's first op starts its devices, with more such lines
+        if importlib.util.find_spec("tensorflow") is not None:
+            # On every backend, keras.utils.set_random_seed seeds TensorFlow too where it
+            # is installed, importing it: its start-up lines would come then.
+            import tensorflow  # noqa: F401
+    return keras

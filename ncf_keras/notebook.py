@@ -1,0 +1,70 @@
+"""Helpers the notebooks use to check and show their work; the lessons are in the notebooks.
+
+* `check_same_model`: a model built by hand in a notebook is the package's, layer for layer.
+* `show_user`: where one user's held-out item lands, beside the top-10 list.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+
+from ncf_keras.dataset import Dataset
+from ncf_keras.recommend import recommend
+
+
+def check_same_model(
+    built: keras.Model, packaged: keras.Model, num_users: int, num_items: int, seed: int = 0
+) -> list[str]:
+    """Check that a model built by hand is `packaged`, a builder's model, layer for layer.
+
+    Both must have the same layer names and weight shapes. `built`'s weights are
+    then copied into `packaged`, and both must give the same scores (to 1e-6) on
+    1,000 random (user, item) pairs. Returns the layer names; raises
+    AssertionError where the models differ.
+    """
+
+    def shapes(model: keras.Model) -> dict[str, list[tuple]]:
+        return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers}
+
+    mine, theirs = shapes(built), shapes(packaged)
+    if mine != theirs:
+        raise AssertionError(f"layers and weight shapes differ: {mine} != {theirs}")
+    for layer in built.layers:
+        packaged.get_layer(layer.name).set_weights(layer.get_weights())
+    rng = np.random.default_rng(seed)
+    pairs = {
+        "user": rng.integers(num_users, size=1000, dtype=np.int32),
+        "item": rng.integers(num_items, size=1000, dtype=np.int32),
+    }
+    np.testing.assert_allclose(
+        packaged.predict(pairs, verbose=0), built.predict(pairs, verbose=0), rtol=1e-6
+    )
+    return list(mine)
+
+
+def show_user(model: keras.Model, dataset: Dataset, user: int, ranks: np.ndarray) -> pd.DataFrame:
+    """Print where the user's held-out item lands; return the top 10 beside 10 training items.
+
+    `ranks`: shape (num_users,), each user's 0-based sampled rank
+    (`metrics.sampled_ranks`), for the hit-or-miss line.
+    """
+    ranked = recommend(model, dataset, user, top=dataset.num_items)  # every unseen item
+    test_item = dataset.test_items[user]
+    position = int(np.flatnonzero(ranked == test_item)[0]) + 1
+    print(f"user {dataset.user_labels[user]}: {len(dataset.history(user))} training items")
+    print(f"held-out item: {dataset.title(test_item)}")
+    print(f"  position {position} of {len(ranked):,} unseen items by the model's score")
+    outcome = "a hit" if ranks[user] < 10 else "a miss"
+    print(f"  rank {ranks[user] + 1} of 100 in the sampled test: {outcome}")
+    columns = {
+        "top-10 recommendations": ranked[:10],
+        "10 of the training items": dataset.history(user)[:10],
+    }
+    return pd.DataFrame(  # a column with fewer than 10 items ends in NaN
+        {
+            name: pd.Series([dataset.title(i) for i in items], index=range(1, len(items) + 1))
+            for name, items in columns.items()
+        }
+    )

@@ -1,0 +1,72 @@
+"""The settings a training run is made of: names, defaults and their checks.
+
+Keras-free, so that the command line can list its choices without importing a
+backend. Every check raises `ArgumentError` naming the Python argument; the CLI
+turns that name into its flag.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from ncf_keras.errors import ArgumentError
+
+MODEL_NAMES = ("gmf", "mlp", "neumf", "mf")
+OPTIMIZER_NAMES = ("adam", "sgd", "adagrad", "rmsprop")
+
+EPOCHS = 20
+FACTORS = 8  # predictive factors: the GMF and MF embedding size
+LAYERS = (64, 32, 16, 8)  # the MLP: both embeddings side by side, then the ReLU layers
+NEGATIVES = 4  # sampled negatives per positive, as in the paper
+BATCH_SIZE = 1024
+LEARNING_RATE = 3e-3  # Adam, for batches of 1024 (the paper: 1e-3 for batches of 256)
+FINE_TUNE_LEARNING_RATE = 1e-3  # SGD, for pre-trained NeuMF, as in the paper
+ALPHA = 0.5  # the weight of GMF in pre-trained NeuMF's output layer, eq. (13)
+
+
+def paper_tower(factors: int) -> list[int]:
+    """The paper's MLP for `factors` predictive factors: [8f, 4f, 2f, f]."""
+    return [8 * factors, 4 * factors, 2 * factors, factors]
+
+
+def check_choice(argument: str, value: str, choices: Sequence[str]) -> str:
+    """`value` if it is one of `choices`, else an ArgumentError listing them."""
+    if value not in choices:
+        raise ArgumentError(argument, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def check_at_least(argument: str, value: int, low: int) -> int:
+    """`value` if it is an integer >= `low`, else an ArgumentError."""
+    if value < low:
+        raise ArgumentError(argument, f"must be >= {low}, got {value}")
+    return value
+
+
+def check_number(argument: str, value: float, low: float = 0, strict: bool = False) -> float:
+    """`value` if it is finite and >= `low` (> `low` when `strict`), else an ArgumentError."""
+    if not math.isfinite(value):
+        raise ArgumentError(argument, f"must be a finite number, got {value}")
+    if value < low or (strict and value == low):
+        raise ArgumentError(argument, f"must be {'>' if strict else '>='} {low}, got {value}")
+    return value
+
+
+def check_fraction(argument: str, value: float) -> float:
+    """`value` if it lies in [0, 1], else an ArgumentError."""
+    if not 0.0 <= value <= 1.0:
+        raise ArgumentError(argument, f"must be between 0 and 1, got {value}")
+    return value
+
+
+def check_layers(layers: Sequence[int]) -> list[int]:
+    """MLP sizes: at least two, all positive, the first even (two embeddings side by side)."""
+    layers = list(layers)
+    if len(layers) < 2 or layers[0] % 2 or min(layers) < 1:
+        raise ArgumentError(
+            "layers",
+            f"{','.join(map(str, layers))}: need at least two sizes, all positive, "
+            "the first even (it is the user and item embeddings side by side)",
+        )
+    return layers
