@@ -91,6 +91,7 @@ class FirstRowsMaxNorm(keras.constraints.Constraint):
         self.rows, self.max_value = rows, max_value
 
     def __call__(self, kernel):
+        kernel = keras.ops.convert_to_tensor(kernel)
         head, tail = kernel[: self.rows], kernel[self.rows :]
         length = keras.ops.sqrt(keras.ops.sum(keras.ops.square(head)))
         scale = keras.ops.minimum(1.0, self.max_value / (length + keras.config.epsilon()))

@@ -86,7 +86,7 @@ def test_mf_is_a_dot_product_plus_biases():
     bi = model.get_layer("mf_item_bias").get_weights()[0][:, 0]
     users, items = np.array([0, 2], np.int32), np.array([3, 1], np.int32)
     expected = 1 / (1 + np.exp(-((p[users] * q[items]).sum(1) + bu[users] + bi[items])))
-    got = np.asarray(model({"user": users, "item": items}))[:, 0]
+    got = model.predict({"user": users, "item": items}, verbose=0)[:, 0]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
