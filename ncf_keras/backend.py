@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 from ncf_keras.errors import DataError
 
@@ -68,14 +67,14 @@ def require_backend() -> str:
     return backend
 
 
-def import_keras_quietly() -> ModuleType:
-    """Import Keras and start its backend with native start-up lines hidden; return `keras`.
+def import_keras_quietly() -> None:
+    """Import Keras and start its backend with native start-up lines hidden.
 
     Raises DataError, before anything is imported, when the backend named by
     `$KERAS_BACKEND` is not installed (`require_backend`).
     """
     if "keras" in sys.modules:
-        return sys.modules["keras"]
+        return
     require_backend()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with native_stderr_silenced():
@@ -86,4 +85,3 @@ def import_keras_quietly() -> ModuleType:
             # On every backend, keras.utils.set_random_seed seeds TensorFlow too where it
             # is installed, importing it: its start-up lines would come then.
             import tensorflow  # noqa: F401
-    return keras
