@@ -3,7 +3,7 @@
 Every trained row follows one protocol:
 
 * one random training item per user is held out as a **validation** item
-  (`ncf_keras.datasets.validation_split`), ranked against 99 items the user
+  (`ncf_keras.dataset.validation_split`), ranked against 99 items the user
   never touched, in training or test; models train on the rest;
 * after each epoch, HR@10 / NDCG@10 are measured on the validation items and on
   the test items (sampled protocol: 99 negatives);
@@ -12,30 +12,28 @@ Every trained row follows one protocol:
   anything. The best test epoch and the final epoch are recorded too, for honesty;
 * at the reported epoch, full-ranking HR@10 / NDCG@10 on the test items as well.
 
-Rows: ItemPop, a dot-product MF baseline, GMF, MLP, NeuMF and NeuMF pre-trained
+Rows: ItemPop, the dot-product MF baseline, GMF, MLP, NeuMF and NeuMF pre-trained
 from the same seed's GMF and MLP (fused with `--alpha`: the paper's 0.5, or the
 value that scores best on the validation items), at predictive factors 8 and 64.
 
-    python benchmarks/quality.py --data-dir ../shared/data --factors 8 --seeds 0,1,2,3,4 \
+    python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --factors 8 --seeds 0,1,2,3,4 \
         --negatives 8 --epochs 40 --patience 8
-    python benchmarks/quality.py --data-dir ../shared/data --factors 64 --seeds 0,1,2 \
+    python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --factors 64 --seeds 0,1,2 \
         --lr 0.001 --l2 0.0025 --negatives 8 --epochs 30 --patience 8 --alpha validation
 
 Each run's settings are stored with it. Runs with other settings belong in
-their own file (`--out benchmarks/results/quality-NAME.json`): tables.py lists
+their own file (`--out benchmarks/results/quality-NAME.json`): report.py lists
 those as tuning runs.
 
 Results go to a JSON file (default `benchmarks/results/quality.json`), updated
 after every run; runs already in it are skipped, so a long benchmark can be
-resumed. `python benchmarks/tables.py` turns the file into the README table.
+resumed. `python benchmarks/report.py` turns the files into the READMEs' tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from itertools import product
@@ -43,45 +41,20 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from common import comma_list, machine, seed_list
 
-from ncf_keras import models
-from ncf_keras.datasets import Dataset, load_dataset, validation_split
+from ncf_keras.dataset import Dataset, validation_split
 from ncf_keras.errors import DataError
 from ncf_keras.metrics import evaluate, full_ranks, hit_rate, ndcg
-from ncf_keras.training import RankingEvaluation, TrainingSamples, compile_model, write_json
+from ncf_keras.models import build_model
+from ncf_keras.pretraining import choose_alpha, load_pretrained
+from ncf_keras.runs import write_json
+from ncf_keras.settings import MODEL_NAMES
+from ncf_keras.sources import load_dataset
+from ncf_keras.training import compile_model, train
 
 RESULTS = Path(__file__).parent / "results" / "quality.json"
-
-
-def mf(num_users: int, num_items: int, factors: int, l2: float = 0.0) -> keras.Model:
-    """Plain matrix factorisation with biases: y_hat = sigmoid(p_u . q_i + b_u + b_i).
-
-    As Rendle et al. 2020 set it up: N(0, 0.1) embeddings, zero biases, and `l2`
-    on every looked-up row (embeddings and biases), averaged over the batch.
-    """
-    user = keras.Input(shape=(), dtype="int32", name="user")
-    item = keras.Input(shape=(), dtype="int32", name="item")
-    p = models.embedding(num_users, factors, l2, "mf_user_embedding", stddev=0.1)(user)
-    q = models.embedding(num_items, factors, l2, "mf_item_embedding", stddev=0.1)(item)
-    biases = [
-        models.embedding(num_users, 1, l2, "mf_user_bias", stddev=0.0)(user),
-        models.embedding(num_items, 1, l2, "mf_item_bias", stddev=0.0)(item),
-    ]
-    logit = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), *biases])
-    output = keras.layers.Activation("sigmoid", name="prediction")(logit)
-    return keras.Model({"user": user, "item": item}, output, name="mf")
-
-
-def build(name: str, data: Dataset, factors: int, l2: float) -> keras.Model:
-    """The model of a row; at factor f the MLP tower is [8f, 4f, 2f, f], as in the paper."""
-    layers = [8 * factors, 4 * factors, 2 * factors, factors]
-    if name == "mf":
-        return mf(data.num_users, data.num_items, factors, l2)
-    if name == "gmf":
-        return models.gmf(data.num_users, data.num_items, factors, l2)
-    if name == "mlp":
-        return models.mlp(data.num_users, data.num_items, layers, l2)
-    return models.neumf(data.num_users, data.num_items, factors, layers, l2)
+ROWS = ("itempop", *MODEL_NAMES, "neumf-pretrained")
 
 
 class ItemPop:
@@ -91,6 +64,7 @@ class ItemPop:
         self.counts = np.bincount(data.train_items, minlength=data.num_items).astype(np.float32)
 
     def predict(self, x: dict, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        """Each (user, item) pair's score: the item's number of training interactions."""
         return self.counts[x["item"]][:, None]
 
 
@@ -111,74 +85,58 @@ def run_model(
     args: argparse.Namespace,
     pretrained_from: tuple[keras.Model, keras.Model] | None = None,
 ) -> tuple[dict, keras.Model]:
-    """Train one row with early stopping on validation; return its record and model."""
+    """Train one row with early stopping on validation; return its record and model.
+
+    The record's "seconds" are the wall seconds of training, evaluations included.
+    """
     keras.utils.set_random_seed(seed)
-    model = build(name, data, factors, args.l2)
+    model = build_model(name, data.num_users, data.num_items, factors, l2=args.l2)
     optimizer, lr, alpha = "adam", args.lr, None
     if pretrained_from is not None:
         if args.alpha == "validation":
             alpha = choose_alpha(model, *pretrained_from, validation)
         else:
             alpha = float(args.alpha)
-        models.load_pretrained(model, *pretrained_from, alpha=alpha)
+        load_pretrained(model, *pretrained_from, alpha=alpha)
         optimizer, lr = args.pretrain_optimizer, args.pretrain_lr
     compile_model(model, optimizer, lr)
-    samples = TrainingSamples(validation, args.negatives, args.batch_size, seed)
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_hr@10", mode="max", patience=args.patience, restore_best_weights=True
-    )
     start = time.perf_counter()
-    fitted = model.fit(
-        samples,
+    history = train(
+        model,
+        data,
         epochs=args.epochs,
+        batch_size=args.batch_size,
+        negatives=args.negatives,
+        seed=seed,
+        validation=validation,
+        patience=args.patience,
         verbose=0,
-        callbacks=[
-            RankingEvaluation(validation, samples=samples, prefix="val_"),
-            RankingEvaluation(data, prefix="test_"),
-            stop,
-        ],
     )
     seconds = time.perf_counter() - start
-    h = fitted.history
-    chosen = int(np.argmax(h["val_hr@10"]))
-    best_test = int(np.argmax(h["test_hr@10"]))
-    full = full_ranks(model, data)  # the restored weights are those of the chosen epoch
+    # max() keeps the first of equal bests; restored weights are those of `chosen`.
+    chosen = max(history, key=lambda epoch: epoch["val_hr@10"])
+    best_test = max(history, key=lambda epoch: epoch["hr@10"])
+    full = full_ranks(model, data)
 
-    def at(epoch: int) -> dict:
-        return {
-            "epoch": epoch + 1,
-            "hr@10": h["test_hr@10"][epoch],
-            "ndcg@10": h["test_ndcg@10"][epoch],
-        }
+    def test_metrics(epoch: dict) -> dict:
+        return {"epoch": epoch["epoch"], "hr@10": epoch["hr@10"], "ndcg@10": epoch["ndcg@10"]}
 
     record = {
         "settings": run_settings(args, pretrained_from is not None),
         **({"alpha": alpha} if alpha is not None else {}),
-        "epochs_run": len(h["loss"]),
+        "epochs_run": len(history),
         "seconds": seconds,
-        "validation": {"hr@10": h["val_hr@10"][chosen], "ndcg@10": h["val_ndcg@10"][chosen]},
-        "test": at(chosen),
-        "best_test_epoch": at(best_test),
-        "final": at(len(h["loss"]) - 1),
+        "validation": {"hr@10": chosen["val_hr@10"], "ndcg@10": chosen["val_ndcg@10"]},
+        "test": test_metrics(chosen),
+        "best_test_epoch": test_metrics(best_test),
+        "final": test_metrics(history[-1]),
         "full": {"hr@10": hit_rate(full), "ndcg@10": ndcg(full)},
-        "curve": {"val_hr@10": h["val_hr@10"], "test_hr@10": h["test_hr@10"]},
+        "curve": {
+            "val_hr@10": [epoch["val_hr@10"] for epoch in history],
+            "test_hr@10": [epoch["hr@10"] for epoch in history],
+        },
     }
     return record, model
-
-
-def choose_alpha(
-    neumf: keras.Model, gmf: keras.Model, mlp: keras.Model, validation: Dataset
-) -> float:
-    """The alpha of eq. (13), 0.0 to 1.0 in steps of 0.1, with the best validation HR@10.
-
-    Each alpha is scored with the fused model as loaded, before any fine-tuning;
-    ties go to the smaller alpha. Leaves `neumf` loaded with the last alpha tried.
-    """
-    scores = {}
-    for alpha in np.round(np.linspace(0.0, 1.0, 11), 1):
-        models.load_pretrained(neumf, gmf, mlp, alpha=float(alpha))
-        scores[float(alpha)] = evaluate(neumf, validation)["hr@10"]
-    return max(scores, key=scores.get)
 
 
 def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
@@ -211,27 +169,14 @@ def alpha_option(text: str) -> str:
     return text
 
 
-def machine() -> str:
-    """CPU, cores, Keras version and backend: 'AMD EPYC, 2 cores, keras 3.15.1 (tensorflow)'."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return f"{cpu}, {os.cpu_count()} cores, keras {keras.__version__} ({keras.backend.backend()})"
-
-
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--factors", default="8", help="comma-separated, e.g. 8,64")
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated")
+    parser.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="comma-separated")
     parser.add_argument(
-        "--models", default="itempop,mf,gmf,mlp,neumf,neumf-pretrained", help="comma-separated"
+        "--models", type=comma_list(ROWS), default=list(ROWS), help="comma-separated"
     )
     parser.add_argument("--epochs", type=int, default=20, help="at most this many")
     parser.add_argument("--patience", type=int, default=4, help="early stopping on validation")
@@ -251,18 +196,21 @@ def main() -> None:
         "or 'validation' to choose it on the validation items",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    return parser
 
+
+def main() -> None:
+    """Run every wanted (model, factors, seed) not yet in the results file, saving after each."""
+    args = build_parser().parse_args()
     data = load_dataset("ml-1m-ncf", args.data_dir)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
-    results["machine"] = machine()
+    results["machine"] = machine(keras.__version__, keras.backend.backend())
     command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
     results["commands"] = [*results.get("commands", []), command]
     done = {(r["model"], r["factors"], r["seed"]): r.get("settings") for r in results["runs"]}
-    wanted = args.models.split(",")
+    wanted = args.models
     factor_list = [int(f) for f in args.factors.split(",")]
-    seeds = [int(s) for s in args.seeds.split(",")]
-    for key in product(wanted, factor_list, seeds):
+    for key in product(wanted, factor_list, args.seeds):
         settings = run_settings(args, key[0] == "neumf-pretrained")
         if key[0] != "itempop" and done.get(key, settings) != settings:
             raise SystemExit(
@@ -286,7 +234,7 @@ def main() -> None:
     for factors in factor_list:
         if "itempop" in wanted and ("itempop", factors, None) not in done:
             save({"model": "itempop", "factors": factors, "seed": None, **run_itempop(data)})
-        for seed in seeds:
+        for seed in args.seeds:
             validation = validation_split(data, seed)
             trained: dict[str, keras.Model] = {}
             for name in wanted:

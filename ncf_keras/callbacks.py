@@ -2,9 +2,9 @@
 
 * `RankingEvaluation` adds HR@K and NDCG@K on held-out items to the epoch logs,
   where the progress bar, `History`, `CSVLogger` and `ModelCheckpoint` see them.
-* `EpochTimes` adds how the epoch's seconds were spent; the CLI and the
-  benchmarks use it, the notebooks leave it out so that their epoch lines show
-  only what the lesson is about.
+* `EpochTimes` adds how the epoch's seconds were spent; the CLI adds it, the
+  notebooks leave it out so that their epoch lines show only what the lesson
+  is about.
 * `HistoryCSV` and `AtomicModelCheckpoint` are Keras's `CSVLogger` and
   `ModelCheckpoint`, with 1-based epochs and a save that is never half-written.
 """

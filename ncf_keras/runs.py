@@ -1,7 +1,8 @@
 """Run folders: `train_run` trains a model and writes one; the readers load it back.
 
-`train_run` is the one call behind `python -m ncf_keras train`, notebooks 02
-and 03 and the benchmarks. A run folder holds:
+`train_run` is the one call behind `python -m ncf_keras train` and notebooks
+02 and 03. (The quality benchmark calls `training.train`, the same training
+without a run folder.) A run folder holds:
 
 * `metrics.json`: {"model", "dataset", "config", "best", "final", "history"};
 * `model.keras`: the model of the best epoch by HR@10;

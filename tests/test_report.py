@@ -1,0 +1,339 @@
+"""The benchmark report: benchmarks/report.py and the tables it builds from the result files."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    """benchmarks/NAME.py as a module (the scripts import each other by their bare names)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+@pytest.fixture(scope="module")
+def report() -> ModuleType:
+    return load("report")
+
+
+@pytest.fixture(scope="module")
+def quality() -> ModuleType:
+    return load("quality_tables")
+
+
+@pytest.fixture(scope="module")
+def speed() -> ModuleType:
+    return load("speed_tables")
+
+
+def cells(line: str) -> list[str]:
+    """The cells of one Markdown table line."""
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def record(seed: int, hr: float, alpha: float | None = None, new: bool = True) -> dict:
+    """A trained run as quality.py stores it (pre-trained NeuMF when alpha is given)."""
+    settings = {"optimizer": "adam", "lr": 0.003, "l2": 0.0, "batch_size": 1024}
+    settings |= {"negatives": 8, "epochs": 40, "patience": 8}
+    if alpha is not None:
+        settings |= {"optimizer": "sgd", "lr": 0.001, "alpha": "validation"}
+    if new:
+        settings["validation_negatives"] = "never touched"
+    metrics = {"hr@10": hr, "ndcg@10": hr / 2}
+    return {
+        "model": "neumf-pretrained" if alpha is not None else "mlp",
+        "factors": 8,
+        "seed": seed,
+        "settings": settings,
+        **({"alpha": alpha} if alpha is not None else {}),
+        "validation": metrics,
+        "test": {"epoch": seed + 3, **metrics},
+        "best_test_epoch": {"epoch": seed + 3, **metrics},
+        "final": {"epoch": 40, **metrics},
+        "full": {"hr@10": hr / 8, "ndcg@10": hr / 16},
+    }
+
+
+def itempop(factors: int) -> dict:
+    """ItemPop's record: no seed, no settings, no validation."""
+    metrics = {"hr@10": 0.453, "ndcg@10": 0.254}
+    return {"model": "itempop", "factors": factors, "seed": None, "test": metrics, "full": metrics}
+
+
+# --- Quality ----------------------------------------------------------------------------------
+
+
+def test_quality_table_rows_are_mean_and_std_over_seeds_in_seed_order(quality):
+    table = quality.quality_table({"runs": [record(1, 0.70), record(0, 0.68), itempop(8)]})
+    header, separator, first, row = table.splitlines()
+    assert separator.count("---|") == header.count("|") - 1
+    assert cells(first)[:4] == ["8", "ItemPop", "-", "0.453"]
+    assert cells(row)[:6] == ["8", "MLP", "2", "0.690 ± 0.014", "0.345 ± 0.007", "0.671 / 0.399"]
+    assert cells(row)[9] == "3, 4"  # the epochs validation chose, seed 0 first
+    assert "†" not in table
+
+
+def test_runs_from_before_the_validation_fix_are_marked(quality):
+    table = quality.quality_table({"runs": [record(0, 0.68), record(1, 0.70, new=False)]})
+    assert "| MLP † |" in table
+    assert quality.footnote(table) == [quality.OLD_VALIDATION, ""]
+    assert quality.footnote(quality.quality_table({"runs": [record(0, 0.68)]})) == []
+
+
+def test_alphas_chosen_on_validation_are_listed_per_seed(quality):
+    runs = [record(1, 0.73, alpha=0.7), record(0, 0.72, alpha=0.6)]
+    table = quality.quality_table({"runs": runs})
+    assert "patience 8, alpha by validation (0.6, 0.7) |" in table
+
+
+def test_tuning_table_has_one_row_per_file_model_and_settings(quality):
+    other = record(0, 0.66) | {"settings": record(0, 0.66)["settings"] | {"lr": 0.001}}
+    files = {"quality-a.json": {"runs": [record(1, 0.70), record(0, 0.68), other, itempop(8)]}}
+    rows = [cells(line) for line in quality.tuning_table(files).splitlines()[2:]]
+    assert [row[4] for row in rows] == [
+        "adam 0.001, 8 negatives, L2 0.0, ≤ 40 epochs, patience 8, batch 1024",
+        "adam 0.003, 8 negatives, L2 0.0, ≤ 40 epochs, patience 8, batch 1024",
+    ]
+    assert rows[1][:4] == ["`quality-a.json`", "8", "MLP", "0, 1"]
+
+
+def test_readme_table_is_the_compact_columns_with_the_footnote_where_due(report, quality, tmp_path):
+    runs = [itempop(8), record(0, 0.68), record(1, 0.70, new=False)]
+    (tmp_path / "quality.json").write_text(json.dumps({"runs": runs}))
+    lines = report.readme_text(tmp_path).splitlines()
+    compact = "factors|model|seeds|HR@10|NDCG@10|paper HR@10 / NDCG@10|full-ranking HR@10"
+    assert cells(lines[0]) == compact.split("|")
+    mlp = ["8", "MLP †", "2", "0.690 ± 0.014", "0.345 ± 0.007", "0.671 / 0.399", "0.086 ± 0.002"]
+    assert cells(lines[3]) == mlp
+    assert lines[5] == quality.OLD_VALIDATION
+
+
+# --- Speed --------------------------------------------------------------------------------------
+
+
+def package_run(backend: str, model: str, epoch_s: float) -> dict:
+    """A speed.py run: 1 s sampling, fit at 1,000,000 rows/s, 0.1 s and 2 s evaluations."""
+    return {
+        "backend": backend,
+        "model": model,
+        "batch_size": 1024,
+        "sample_s": 1.0,
+        "fit_s": 4.0,
+        "samples_per_s": 1_000_000.0,
+        "sampled_eval_s": 0.1,
+        "full_eval_s": 2.0,
+        "epoch_s": epoch_s,
+        "hr@10": 0.6346,
+        "peak_rss_mib": 1394.6,
+    }
+
+
+def speed_results(runs: list[dict]) -> dict:
+    """speed.py's results with a classic reference of NeuMF, 10x slower at everything."""
+    reference = {
+        "batch_size": 256,
+        "sample_s": 10.0,
+        "peak_rss_mib": 1226.7,
+        "measured": {"positives": 99_417, "fraction": 0.1, "rows": 497_085}
+        | {"users": 200, "full_users": 50},
+        "models": [
+            {
+                "model": "neumf",
+                "fit_s": 107.0,
+                "samples_per_s": 100_000.0,
+                "sampled_eval_s": 490.0,
+                "full_eval_s": 20.0,
+                "epoch_s": 607.0,
+            }
+        ],
+    }
+    environment = {"cpu": "AMD EPYC", "cores": 2, "load_average_at_start": 2.23}
+    environment |= {"versions": {"tensorflow": "2.21.0", "keras": "3.15.1", "jax": "0.10.2"}}
+    environment |= {"command": "python benchmarks/speed.py --data-dir ../shared/data"}
+    return {"runs": runs, "reference": reference, "skipped": [], "environment": environment}
+
+
+def test_speed_table_derives_speed_ups_and_marks_extrapolated_numbers(speed):
+    results = speed_results(
+        [package_run("tensorflow", "neumf", 9.25), {"backend": "jax", "model": "gmf", "error": "x"}]
+    )
+    lines = speed.speed_table(results).splitlines()
+    assert cells(lines[2]) == [
+        "tensorflow",
+        "neumf",
+        "1024",
+        "1.00",
+        "4.00",
+        "1,000,000",
+        "0.100",
+        "2.00",
+        "9.25",
+        "0.635",
+        "1,395",
+        "10x / 10x / 4,900x / 10x / 66x",
+    ]
+    assert cells(lines[3]) == ["jax", "gmf", "FAILED", *[""] * 9]
+    assert cells(lines[4])[:6] == ["classic (tf)", "neumf", "256", "10.00\\*", "107\\*", "100,000"]
+    assert cells(lines[4])[-1] == ""  # no speed-up of the classic line over itself
+
+
+def test_targets_pass_at_the_limit_and_miss_above_it(speed):
+    checks = speed.targets(speed_results([package_run("tensorflow", "neumf", 15.0)]))
+    assert {c["target"]: c["pass"] for c in checks} == {
+        "one epoch (sampling + fit + sampled eval)": True,
+        "sampling one epoch": True,
+        "sampled evaluation, 6,040 users": True,
+        "full-ranking evaluation": True,
+    }
+    slow = speed.targets(
+        speed_results([package_run("jax", "neumf", 15.01), package_run("jax", "gmf", 99)])
+    )
+    assert [c["pass"] for c in slow] == [False, True, True, True]  # NeuMF only
+    assert "jax one epoch (sampling + fit + sampled eval) 15.01 s (<= 15: MISS)" in (
+        speed.targets_note(slow)
+    )
+
+
+def test_speed_notes_give_the_machine_and_what_the_classic_numbers_come_from(speed):
+    notes = speed.speed_notes(speed_results([package_run("tensorflow", "neumf", 9.25)]))
+    assert notes[0].startswith("- Machine: AMD EPYC, 2 cores, load average 2.2 at the start;")
+    assert "99,417 seeded-random positives (10.0% of an epoch, 497,085 rows)" in notes[1]
+    assert "at batch 256" in notes[1]
+    assert notes[2].startswith("- Targets for NeuMF-8: tensorflow one epoch")
+
+
+def test_seconds_keep_three_significant_figures_or_whole_seconds(speed):
+    assert [speed.seconds(s) for s in (0.8336, 2.5787, 92.123, 107.4)] == [
+        "0.834",
+        "2.58",
+        "92.12",
+        "107",
+    ]
+
+
+# --- Time to quality -------------------------------------------------------------------------
+
+
+def time_to_quality_run(batch: int, negatives: int, seed: int, hrs: list[float], reached: bool):
+    """One arm of time_to_quality.py; 10 wall seconds per epoch."""
+    history = [{"epoch": e, "hr@10": hr, "wall_s": 10.0 * e} for e, hr in enumerate(hrs, 1)]
+    return {
+        "backend": "tensorflow",
+        "batch_size": batch,
+        "negatives": negatives,
+        "seed": seed,
+        "learning_rate": 0.001 if batch == 256 else 0.003,
+        "reached": reached,
+        "epochs": len(hrs) if reached else None,
+        "wall_s": history[-1]["wall_s"] if reached else None,
+        "history": history,
+    }
+
+
+@pytest.fixture
+def time_to_quality_results() -> dict:
+    runs = [
+        time_to_quality_run(1024, 4, 0, [0.60, 0.67997], reached=False),
+        time_to_quality_run(256, 4, 1, [0.60, 0.65, 0.6806], reached=True),
+        {"backend": "tensorflow", "batch_size": 1024, "negatives": 8, "seed": 2, "error": "boom"},
+    ]
+    return {
+        "runs": runs,
+        "skipped": [{"backend": "jax", "reason": "not installed"}],
+        "settings": {"max_epochs": 2, "seeds": [0, 1, 2], "target_hr@10": 0.68},
+        "environment": {
+            "command": "python benchmarks/time_to_quality.py --data-dir /data/x --json t.json",
+            "load_average_at_start": 0.5,
+        },
+    }
+
+
+def test_time_to_quality_rows_name_each_arm_and_never_round_up_to_the_target(
+    speed, time_to_quality_results
+):
+    lines = speed.time_to_quality_table(time_to_quality_results).splitlines()
+    assert cells(lines[0]) == speed.TIME_TO_QUALITY_COLUMNS
+    assert [cells(line) for line in lines[2:]] == [
+        ["tensorflow", "1024", "4", "0", "not reached in 2", "> 20.00", "0.6799", "10.00"],
+        ["tensorflow", "256", "4", "1", "3", "30.00", "0.6806", "10.00"],
+        ["tensorflow", "1024", "8", "2", "FAILED", "", "", ""],
+    ]
+
+
+def test_hr_is_truncated_but_float_error_does_not_cost_a_hit(speed):
+    assert speed.hr_text(4107 / 6040) == "0.6799"
+    assert speed.hr_text(4108 / 6040) == "0.6801"
+    assert speed.hr_text(0.6003) == "0.6003"  # 0.6003 * 10,000 is 6002.999... in floating point
+
+
+def test_time_to_quality_note_and_printout_come_from_the_runs(speed, time_to_quality_results):
+    note = speed.time_to_quality_note(time_to_quality_results)
+    assert "arms (batch / negatives per positive / Adam lr) 1024 / 4 / 0.003, 256 / 4 / 0.001," in (
+        note
+    )
+    assert "seeds 0, 1, 2;" in note and "at most 2 epochs" in note and "reaches 0.68:" in note
+    printout = speed.time_to_quality_printout(time_to_quality_results).splitlines()
+    assert "tensorflow batch 256, 4 negatives, seed 1: HR@10 by epoch 0.6000, 0.6500, 0.6806" in (
+        printout
+    )
+    failed = printout.index("tensorflow batch 1024, 8 negatives, seed 2 FAILED:")
+    assert printout[failed + 1] == "boom"
+    assert printout[-1] == "jax: not installed"
+
+
+# --- The READMEs -----------------------------------------------------------------------------
+
+
+def test_commands_point_at_the_data_dir_variable_not_a_development_folder(report):
+    command = "python benchmarks/quality.py --data-dir ../shared/data --factors 8 --seeds 0"
+    assert report.public_command(command) == (
+        'python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --factors 8 --seeds 0'
+    )
+    assert report.public_command("python x.py --data-dir=/data --json a.json") == (
+        'python x.py --data-dir "$NCF_DATA_DIR" --json a.json'
+    )
+
+
+def test_speed_section_lists_both_commands_after_the_tables(report, time_to_quality_results):
+    section = report.speed_section(
+        speed_results([package_run("tensorflow", "neumf", 9.25)]), time_to_quality_results
+    )
+    block = section[section.index("```bash") + 1 : -2]
+    assert block == [
+        'python benchmarks/speed.py --data-dir "$NCF_DATA_DIR"',
+        'python benchmarks/time_to_quality.py --data-dir "$NCF_DATA_DIR" --json t.json',
+    ]
+    assert section.index("Time to quality:") < section.index("```bash")
+
+
+def test_only_the_text_between_the_markers_is_replaced(report, tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text("before\n<!-- results: generated -->\nold\n<!-- end results -->\nafter\n")
+    report.replace_generated(path, "new\n")
+    assert path.read_text() == (
+        "before\n<!-- results: generated -->\nnew\n<!-- end results -->\nafter\n"
+    )
+    path.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="markers not found"):
+        report.replace_generated(path, "new\n")
+    assert path.read_text() == "no markers\n"
+
+
+def test_committed_readmes_hold_what_the_result_files_give(report):
+    """After a benchmark, `python benchmarks/report.py` must be run (and its output committed)."""
+    for path, text in [
+        (report.README, report.readme_text()),
+        (report.BENCHMARKS_README, report.benchmarks_text()),
+    ]:
+        generated = report.MARKERS.search(path.read_text())
+        assert generated is not None, f"{path}: no results markers"
+        assert text in generated[0], f"{path} is out of date: run python benchmarks/report.py"
