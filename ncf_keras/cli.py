@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from ncf_keras import settings
@@ -22,6 +23,11 @@ FLAGS = {"learning_rate": "--lr", "pretrained": "--pretrain-gmf/--pretrain-mlp"}
 def flag(argument: str) -> str:
     """The command-line flag of a Python argument: "batch_size" -> "--batch-size"."""
     return FLAGS.get(argument, "--" + argument.replace("_", "-"))
+
+
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one line, `warning: ...`, without the source line Python adds."""
+    return f"warning: {message}\n"
 
 
 def _layer_sizes(text: str) -> list[int]:
@@ -124,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = one_line_warning
     try:
         {
             "train": cmd_train,
@@ -136,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a folder or file that cannot be written or read
+        where = error.filename or "file system"
+        print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
         return 2
     return 0
 
@@ -152,6 +163,9 @@ def check_train_args(args: argparse.Namespace) -> bool:
         raise DataError("--alpha weights pre-trained models: it needs --pretrain-gmf and -mlp")
     for name in ("epochs", "factors", "batch_size", "negatives"):
         settings.check_at_least(name, getattr(args, name), 1)
+    settings.check_at_least("seed", args.seed, 0)
+    if args.out.exists() and not args.out.is_dir():
+        raise DataError(f"--out {args.out}: is a file, not a run folder")
     settings.check_number("l2", args.l2)
     if args.lr is not None:
         settings.check_number("learning_rate", args.lr, 0, strict=True)
@@ -168,24 +182,24 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     import_keras_quietly()
     from ncf_keras.runs import load_run_model, train_run
-    from ncf_keras.sources import NAMED_DATASETS, load_dataset
+    from ncf_keras.sources import NAMED_DATASETS, load_dataset, resolve_data_dir
 
     # The run folder records where the data came from: as absolute paths, so that
     # evaluate, recommend and pre-training find it from any directory.
     if args.dataset not in NAMED_DATASETS and Path(args.dataset).is_file():
         args.dataset = str(Path(args.dataset).resolve())
-    if args.data_dir is not None:
-        args.data_dir = str(Path(args.data_dir).resolve())
+    # ... and the data folder where it was found, even when $NCF_DATA_DIR named it.
+    args.data_dir = str(resolve_data_dir(args.data_dir).resolve())
     dataset = load_dataset(args.dataset, args.data_dir, args.seed)
     sources = None
     if pretrained:
         sources = (
-            load_run_model(args.pretrain_gmf, args.dataset),
-            load_run_model(args.pretrain_mlp, args.dataset),
+            load_run_model(args.pretrain_gmf, args.dataset, model="gmf"),
+            load_run_model(args.pretrain_mlp, args.dataset, model="mlp"),
         )
     print(
         f"{dataset}\ntraining {args.model}{' (pre-trained)' if pretrained else ''} "
-        f"for {args.epochs} epochs",
+        f"for {args.epochs} epoch{'s' if args.epochs != 1 else ''}",
         flush=True,
     )
     metrics = train_run(
@@ -254,10 +268,12 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     if args.user not in labels:
         raise DataError(f"user {args.user!r} is not in dataset {metrics['dataset']!r}")
     user = labels.index(args.user)
+    items = recommend(model, dataset, user, args.top)
     print(
-        f"user {args.user}: {len(dataset.history(user))} items in training; top {args.top} unseen:"
+        f"user {args.user}: {len(dataset.history(user))} items in training; "
+        f"top {len(items)} unseen:"
     )
-    for rank, item in enumerate(recommend(model, dataset, user, args.top), 1):
+    for rank, item in enumerate(items, 1):
         print(f"{rank:3d}. {dataset.title(item)}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,10 @@ def read_table(
             raise DataError(f"{label}: line {line}: expected {fields} fields, saw {saw}") from None
         raise DataError(f"{label}: cannot parse ({e})") from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{label}: the file is empty") from None
+        what = "has a header line but no data rows" if header else "is empty"
+        raise DataError(f"{label}: the file {what}") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise DataError(f"{label}: a truncated or corrupt gzip file ({e})") from None
     except UnicodeDecodeError:
         line = first_non_utf8_line(source)
         raise DataError(f"{label}: line {line}: not UTF-8 text; save it as UTF-8") from None

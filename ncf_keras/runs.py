@@ -176,14 +176,25 @@ def read_run(run: Path) -> dict:
     return metrics
 
 
-def load_run_model(run: Path, dataset: str | None = None) -> keras.Model:
-    """The best model saved in a run folder; checks it was trained on `dataset`."""
+def load_run_model(run: Path, dataset: str | None = None, model: str | None = None) -> keras.Model:
+    """The best model saved in a run folder.
+
+    Checks, where given, that it was trained on `dataset` and is a `model`
+    ("gmf", "mlp", ...) run: a DataError names the mismatch.
+    """
     metrics = read_run(run)
     if dataset is not None and metrics["dataset"] != dataset:
         raise DataError(f"{run}: trained on dataset {metrics['dataset']!r}, not {dataset!r}")
+    if model is not None and metrics["model"] != model:
+        raise DataError(f"{run}: holds a {metrics['model']!r} run, not a {model!r} one")
     path = Path(run) / "model.keras"
     if not path.is_file():
         raise DataError(f"{run}: no model.keras")
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{path}: not a complete .keras file ({path.stat().st_size:,} bytes; "
+            "truncated or empty): train the run again"
+        )
     # NeuMF trained with l2 saves one custom object, its output layer's constraint.
     custom = {keras.saving.get_registered_name(FirstRowsMaxNorm): FirstRowsMaxNorm}
     try:

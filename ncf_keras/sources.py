@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +125,11 @@ def movielens_1m(data_dir: str | os.PathLike | None = None, seed: int = 0) -> Da
             seed,
             _movie_titles(folder),
         )
+    warnings.warn(
+        f"ml-1m: no ml-1m/ratings.dat or ml-1m.zip in {folder}; using {interactions} "
+        "(time order from its seq column)",
+        stacklevel=2,
+    )
     return from_file(interactions, seed, name="ml-1m", item_titles=_movie_titles(folder))
 
 
@@ -266,6 +273,8 @@ def from_file(
     try:
         with opener(path, "rt", encoding="utf-8", errors="replace") as f:
             first = f.readline().rstrip("\r\n")
+    except (EOFError, zlib.error) as e:
+        raise DataError(f"{path}: a truncated or corrupt gzip file ({e})") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e})") from None
     if not first:

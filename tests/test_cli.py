@@ -249,6 +249,7 @@ def test_train_refuses_non_positive_sizes(tmp_path, capsys, flag):
         (["--lr", "nan"], "--lr must be a finite number, got nan"),
         (["--l2", "inf"], "--l2 must be a finite number, got inf"),
         (["--negatives", "0"], "--negatives must be >= 1, got 0"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
         (["--model", "mlp", "--layers", "7,4"], "--layers 7,4: need at least two sizes"),
         (["--alpha", "0.3"], "--alpha weights pre-trained models: it needs --pretrain-gmf"),
     ],
@@ -331,6 +332,33 @@ def test_recommend_refuses_top_zero(runs, capsys):
     assert "--top must be >= 1, got 0" in error_line(capsys)
 
 
+def test_out_naming_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "taken").write_text("not a run")
+    assert main(train_args("gmf", tmp_path / "taken")) == 2
+    assert f"--out {tmp_path / 'taken'}: is a file, not a run folder" in error_line(capsys)
+    assert (tmp_path / "taken").read_text() == "not a run"
+
+
+def test_one_epoch_is_singular_and_the_data_folder_is_recorded(tmp_path, capsys, monkeypatch):
+    """A run records the folder its data came from, also when $NCF_DATA_DIR named it."""
+    monkeypatch.setenv("NCF_DATA_DIR", str(tmp_path / "cache"))
+    argv = train_args("gmf", tmp_path / "run")
+    argv[argv.index("--epochs") + 1] = "1"
+    assert main(argv) == 0
+    assert "training gmf for 1 epoch\n" in capsys.readouterr().out
+    config = read_metrics(tmp_path / "run")["config"]
+    assert config["data_dir"] == str((tmp_path / "cache").resolve())
+
+
+def test_recommend_says_how_many_items_it_lists(runs, capsys):
+    """`--top` larger than the unseen items: the header counts the items listed."""
+    capsys.readouterr()
+    assert main(["recommend", "--run", str(runs["gmf"]), "--user", "0", "--top", "100000"]) == 0
+    header, *items = capsys.readouterr().out.strip().splitlines()
+    assert header.endswith(f"top {len(items)} unseen:"), header
+    assert 400 < len(items) < 500  # 500 items, minus the user's training history
+
+
 def test_mf_trains_through_the_registry(tmp_path, capsys):
     """`--model mf` builds the registry's MF; its run records the model and its factors."""
     assert main([*train_args("mf", tmp_path / "mf"), "--factors", "4"]) == 0
@@ -375,3 +403,42 @@ def test_module_help_runs():
     assert result.returncode == 0, result.stderr
     for command in ("train", "evaluate", "recommend", "plot"):
         assert command in result.stdout
+
+
+def test_swapped_pretraining_runs_are_refused(runs, tmp_path, capsys):
+    """An MLP run given as --pretrain-gmf (and a GMF run as --pretrain-mlp): one line."""
+    swapped = ["--pretrain-gmf", str(runs["mlp"]), "--pretrain-mlp", str(runs["gmf"])]
+    assert main(train_args("neumf", tmp_path / "r", *swapped)) == 2
+    assert f"{runs['mlp']}: holds a 'mlp' run, not a 'gmf' one" in error_line(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("size", [0, 100])
+def test_a_truncated_model_file_is_named(runs, tmp_path, capsys, size):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_bytes((runs["gmf"] / "metrics.json").read_bytes())
+    (run / "model.keras").write_bytes((runs["gmf"] / "model.keras").read_bytes()[:size])
+    assert main(["recommend", "--run", str(run), "--user", "0"]) == 2
+    assert f"{run / 'model.keras'}: not a complete .keras file ({size} bytes" in error_line(capsys)
+
+
+def test_an_out_folder_that_cannot_be_created_is_one_line(runs, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["plot", str(runs["gmf"]), "--out", str(blocker / "sub" / "plot.png")]) == 2
+    assert error_line(capsys).startswith(f"error: {blocker / 'sub'}")
+    assert main(train_args("gmf", blocker / "sub")) == 2
+    assert error_line(capsys).startswith(f"error: {blocker / 'sub'}")
+
+
+def test_warnings_are_one_line(tmp_path):
+    """A warning (here: duplicate rows collapsed) prints as one `warning:` line."""
+    rows = [*background_rows(), background_rows()[0]]
+    path = write_table(tmp_path / "dups.csv", rows, ",")
+    done = run_module(*train_args("gmf", tmp_path / "run", "--dataset", str(path)))
+    assert done.returncode == 0, done.stderr
+    err = [line for line in done.stderr.splitlines() if line.strip()]
+    assert err == [
+        "warning: dups.csv: collapsed 1 duplicate (user, item) rows into their latest occurrence"
+    ]

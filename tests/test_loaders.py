@@ -17,6 +17,7 @@ from helpers import (
     BACKGROUND_USERS,
     NcfSplit,
     assert_no_leakage,
+    background_rows,
     held_out_label,
     index_of,
     listing,
@@ -381,7 +382,8 @@ def test_movielens_1m_from_the_interactions_file(tmp_path, ml_rows, no_download)
     write_table(folder / "interactions.tsv.gz", shuffled, "\t", ["UserID", "MovieID", "seq"])
     (folder / "movies.dat").write_bytes(movies_dat())
 
-    dataset = movielens_1m(tmp_path / "data")
+    with pytest.warns(UserWarning, match=r"ml-1m: no ml-1m/ratings.dat or ml-1m.zip in .*; using"):
+        dataset = movielens_1m(tmp_path / "data")
     assert dataset.name == "ml-1m"
     last_seq = {str(u): str(i) for u, i, _ in sorted(seq_rows, key=lambda r: (r[0], r[2]))}
     assert held_out_labels(dataset) == last_seq
@@ -519,3 +521,18 @@ def test_ncf_missing_file_is_downloaded_and_failure_named(ncf_split, no_download
         movielens_1m_ncf(ncf_split.data_dir)
     assert not ncf_split.paths["negative"].exists()
     assert not [p for p in listing(ncf_split.folder) if p.startswith(".")]
+
+
+def test_a_header_only_file_is_not_called_empty(tmp_path):
+    path = write_table(tmp_path / "header.csv", [], ",", ["user", "item", "rating"])
+    with pytest.raises(DataError, match=r"header.csv: the file has a header line but no data rows"):
+        from_file(path)
+
+
+def test_a_truncated_gzip_is_one_error_naming_the_file(tmp_path):
+    """A .gz cut short: a DataError naming the file, not an EOFError traceback."""
+    full = write_table(tmp_path / "full.csv.gz", background_rows(), ",")
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(full.read_bytes()[: len(full.read_bytes()) // 2])
+    with pytest.raises(DataError, match=r"cut.csv.gz: a truncated or corrupt gzip file"):
+        from_file(cut)

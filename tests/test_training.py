@@ -263,3 +263,36 @@ def test_validation_chooses_the_best_epoch_and_patience_restores_it(tmp_path, sm
 def test_validation_must_be_a_split_of_the_dataset(small_synthetic):
     with pytest.raises(ArgumentError, match=r"^validation must be a validation_split"):
         train(fresh_gmf(small_synthetic), small_synthetic, validation=synthetic(num_users=50))
+
+
+class ScrambleBefore(keras.callbacks.Callback):
+    """Replaces the embeddings with noise at the start of epoch `epoch` (0-based)."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        if epoch == self.epoch:
+            rng = np.random.default_rng(0)
+            for layer in self.model.layers:
+                if "embedding" in layer.name:
+                    table = layer.get_weights()[0]
+                    layer.set_weights([rng.normal(scale=3.0, size=table.shape)])
+
+
+def test_the_saved_model_is_the_best_epoch_not_the_last(tmp_path, small_synthetic):
+    """When a later epoch is worse, model.keras keeps the best one, and scores as it did."""
+    history = train(
+        fresh_gmf(small_synthetic),
+        small_synthetic,
+        epochs=3,
+        batch_size=256,
+        out_dir=tmp_path,
+        callbacks=[ScrambleBefore(2)],
+        verbose=0,
+    )
+    hr = [row["hr@10"] for row in history]
+    assert hr[2] < max(hr[:2]) - 0.05, hr  # the scrambled last epoch is clearly worse
+    saved = metrics.evaluate(keras.saving.load_model(tmp_path / "model.keras"), small_synthetic)
+    assert saved["hr@10"] == pytest.approx(max(hr[:2]), abs=1.5 / small_synthetic.num_users)
