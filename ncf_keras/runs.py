@@ -199,7 +199,7 @@ def load_run_model(run: Path, dataset: str | None = None, model: str | None = No
     custom = {keras.saving.get_registered_name(FirstRowsMaxNorm): FirstRowsMaxNorm}
     try:
         return keras.saving.load_model(path, custom_objects=custom)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{path}: cannot load the model ({reason})") from None
 

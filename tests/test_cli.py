@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import background_rows, write_table
+from helpers import background_rows, write_table, zip_bytes
 
 from ncf_keras.cli import main
 from ncf_keras.sources import synthetic
@@ -313,11 +313,11 @@ def test_metrics_json_without_what_train_writes(runs, tmp_path, capsys, drop, me
 
 
 def test_corrupt_model_file(runs, tmp_path, capsys):
-    """A model.keras that is not a Keras archive: one line naming the file."""
+    """A model.keras that is a zip but not a Keras archive: one line naming the file."""
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.json").write_text((runs["gmf"] / "metrics.json").read_text())
-    (run / "model.keras").write_bytes(b"not a zip archive")
+    (run / "model.keras").write_bytes(zip_bytes({"notes.txt": b"a zip, but no Keras model"}))
     assert main(["evaluate", "--run", str(run)]) == 2
     assert f"{run / 'model.keras'}: cannot load the model" in error_line(capsys)
 

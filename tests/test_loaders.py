@@ -285,7 +285,11 @@ MALFORMED = {
         r"line 4: expected 2 fields, saw 3",
     ),
     "empty": ("i.csv", [""], r"line 1 is empty"),
-    "header-only": ("j.csv", ["user,item,rating,timestamp"], r"the file is empty"),
+    "header-only": (
+        "j.csv",
+        ["user,item,rating,timestamp"],
+        r"the file has a header line but no data rows",
+    ),
 }
 
 
