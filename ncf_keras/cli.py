@@ -17,6 +17,9 @@ from pathlib import Path
 from ncf_keras import settings
 from ncf_keras.errors import ArgumentError, DataError
 
+DATA_DIR_HELP = (
+    "data folder (default: $NCF_DATA_DIR, else data/; evaluate and recommend: the run's)"
+)
 FLAGS = {"learning_rate": "--lr", "pretrained": "--pretrain-gmf/--pretrain-mlp"}
 
 
@@ -47,13 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     t = commands.add_parser("train", help="train a model and save a run folder")
-    t.add_argument("--model", choices=settings.MODEL_NAMES, required=True)
+    t.add_argument(
+        "--model",
+        choices=settings.MODEL_NAMES,
+        required=True,
+        help="gmf, mlp, neumf, or mf (plain matrix factorisation with biases)",
+    )
     t.add_argument(
         "--dataset",
         default="ml-1m",
         help="ml-1m, ml-1m-ncf, synthetic, or a CSV/TSV path (default: ml-1m)",
     )
-    t.add_argument("--epochs", type=int, default=settings.EPOCHS)
+    t.add_argument(
+        "--epochs", type=int, default=settings.EPOCHS, help="epochs to train (default: 20)"
+    )
     t.add_argument("--out", type=Path, required=True, help="the run folder to write")
     t.add_argument(
         "--factors",
@@ -73,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=settings.NEGATIVES,
         help="negatives per positive (default: 4)",
     )
-    t.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
+    t.add_argument(
+        "--batch-size",
+        type=int,
+        default=settings.BATCH_SIZE,
+        help="training rows per step (default: 1024)",
+    )
     t.add_argument(
         "--lr",
         type=float,
@@ -84,15 +99,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer",
         default=None,
         choices=settings.OPTIMIZER_NAMES,
-        help="default: adam; sgd when fine-tuning pre-trained NeuMF, as in the paper",
+        help="(default: adam; sgd when fine-tuning pre-trained NeuMF, as in the paper)",
     )
     t.add_argument(
-        "--l2", type=float, default=0.0, help="L2 on the embeddings each example looks up"
+        "--l2",
+        type=float,
+        default=0.0,
+        help="L2 on the embeddings each example looks up (default: 0)",
     )
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--data-dir", default=None, help="data folder (default: $NCF_DATA_DIR or data/)")
-    t.add_argument("--pretrain-gmf", type=Path, metavar="RUN_DIR")
-    t.add_argument("--pretrain-mlp", type=Path, metavar="RUN_DIR")
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="fixes the split, the negatives and the weights (default: 0)",
+    )
+    t.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    t.add_argument(
+        "--pretrain-gmf",
+        type=Path,
+        metavar="RUN_DIR",
+        help="a GMF run to start NeuMF from, with --pretrain-mlp (default: none)",
+    )
+    t.add_argument(
+        "--pretrain-mlp",
+        type=Path,
+        metavar="RUN_DIR",
+        help="an MLP run to start NeuMF from, with --pretrain-gmf (default: none)",
+    )
     t.add_argument(
         "--alpha",
         type=float,
@@ -104,26 +137,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         choices=[0, 1, 2],
-        help="Keras progress: 0 silent, 1 bar, 2 one line per epoch",
+        help="Keras progress: 0 silent, 1 bar, 2 one line per epoch (default: 1)",
     )
 
     e = commands.add_parser("evaluate", help="evaluate a run's saved model")
-    e.add_argument("--run", type=Path, required=True)
+    e.add_argument("--run", type=Path, required=True, help="a run folder written by train")
     e.add_argument(
         "--full-ranking",
         action="store_true",
-        help="rank among all unseen items instead of the 99 sampled negatives",
+        help="rank among all unseen items instead of the 99 sampled negatives (default: off)",
     )
-    e.add_argument("--data-dir", default=None)
+    e.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
     r = commands.add_parser("recommend", help="top-N unseen items for a user")
-    r.add_argument("--run", type=Path, required=True)
+    r.add_argument("--run", type=Path, required=True, help="a run folder written by train")
     r.add_argument("--user", required=True, help="the user's id as in the dataset's file")
-    r.add_argument("--top", type=int, default=10)
-    r.add_argument("--data-dir", default=None)
+    r.add_argument("--top", type=int, default=10, help="items to list (default: 10)")
+    r.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
     p = commands.add_parser("plot", help="HR@10 curves of several runs in one figure")
-    p.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "runs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders written by train"
+    )
     p.add_argument("--out", type=Path, required=True, help="the PNG to write")
     return parser
 

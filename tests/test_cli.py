@@ -3,6 +3,7 @@ recommend and plot on the synthetic dataset, and its one-line errors."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from helpers import background_rows, write_table, zip_bytes
 
-from ncf_keras.cli import main
+from ncf_keras.cli import build_parser, main
 from ncf_keras.sources import synthetic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -442,3 +443,16 @@ def test_warnings_are_one_line(tmp_path):
     assert err == [
         "warning: dups.csv: collapsed 1 duplicate (user, item) rows into their latest occurrence"
     ]
+
+
+def test_every_option_has_help_and_states_its_default():
+    """`--help` of every command explains each option; optional ones name their default."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.dest}: no help text"
+            if not action.required and action.option_strings:
+                assert "default" in action.help, f"{name} {action.option_strings[0]}: no default"
