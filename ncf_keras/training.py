@@ -32,18 +32,12 @@ from ncf_keras.settings import (
 )
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
-OPTIMIZERS = dict(
-    zip(
-        OPTIMIZER_NAMES,
-        (
-            keras.optimizers.Adam,
-            keras.optimizers.SGD,
-            keras.optimizers.Adagrad,
-            keras.optimizers.RMSprop,
-        ),
-        strict=True,
-    )
-)
+OPTIMIZERS = {  # settings.OPTIMIZER_NAMES -> the Keras optimizer
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+    "adagrad": keras.optimizers.Adagrad,
+    "rmsprop": keras.optimizers.RMSprop,
+}
 
 
 class TrainingSamples(keras.utils.PyDataset):

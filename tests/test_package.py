@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ncf_keras import backend, models, settings
+from ncf_keras import backend, models, settings, training
 from ncf_keras.errors import ArgumentError, DataError
 
 
@@ -57,6 +57,7 @@ def test_help_imports_no_backend():
 def test_the_registry_builds_every_model_by_name():
     """One registry: every name in settings.MODEL_NAMES builds a model of that name."""
     assert tuple(models.MODELS) == settings.MODEL_NAMES
+    assert tuple(training.OPTIMIZERS) == settings.OPTIMIZER_NAMES
     for name in settings.MODEL_NAMES:
         model = models.build_model(name, 7, 11, factors=4)
         assert model.name == name
