@@ -313,7 +313,8 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from ncf_keras.runs import plot_runs, read_run
+    from ncf_keras.plots import plot_runs
+    from ncf_keras.runs import read_run
 
     plot_runs([read_run(run) for run in args.runs], args.out)
     print(f"wrote {args.out}")

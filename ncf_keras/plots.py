@@ -1,4 +1,7 @@
-"""HR@10 per epoch, with the paper's reported values as reference lines."""
+"""HR@10 per epoch, with the paper's reported values as reference lines.
+
+`plot_hit_rate` draws curves given by hand; `plot_runs` draws run folders' metrics.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
+
+from ncf_keras import paper
 
 
 def plot_hit_rate(
@@ -54,3 +59,22 @@ def plot_hit_rate(
         fig.savefig(tmp, dpi=120)
         tmp.replace(path)
     return fig
+
+
+def run_label(metrics: dict) -> str:
+    """The run's label: "neumf-pretrained" for a pre-trained NeuMF run, else the model name."""
+    return metrics["model"] + ("-pretrained" if metrics["config"].get("pretrained") else "")
+
+
+def plot_runs(runs: list[dict], path: Path) -> None:
+    """HR@10 curves of runs into one PNG, with the paper's values for the NCF split."""
+    curves, references = {}, {}
+    for metrics in runs:
+        key = run_label(metrics)
+        label = paper.LABELS.get(key, key)
+        curves[label] = [row["hr@10"] for row in metrics["history"]]
+        reported = paper.reported(key, metrics["config"]["factors"])
+        if metrics["dataset"] == "ml-1m-ncf" and reported is not None:
+            references[label] = reported[0]
+    title = f"HR@10 per epoch on {runs[0]['dataset']}"
+    plt.close(plot_hit_rate(curves, path, references, title))

@@ -18,13 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import keras
-import matplotlib.pyplot as plt
 
-from ncf_keras import paper
 from ncf_keras.dataset import Dataset
 from ncf_keras.errors import ArgumentError, DataError
 from ncf_keras.models import FirstRowsMaxNorm, build_model
-from ncf_keras.plots import plot_hit_rate
+from ncf_keras.plots import plot_runs
 from ncf_keras.pretraining import load_pretrained
 from ncf_keras.settings import (
     ALPHA,
@@ -128,11 +126,6 @@ def train_run(
     return write_run(Path(out_dir), name, source, config, history)
 
 
-def run_label(metrics: dict) -> str:
-    """The run's label: "neumf-pretrained" for a pre-trained NeuMF run, else the model name."""
-    return metrics["model"] + ("-pretrained" if metrics["config"].get("pretrained") else "")
-
-
 def write_run(out: Path, model: str, dataset: str, config: dict, history: list[dict]) -> dict:
     """Write metrics.json and hit_rate.png into a run folder; return the metrics."""
     metrics = {
@@ -202,17 +195,3 @@ def load_run_model(run: Path, dataset: str | None = None, model: str | None = No
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{path}: cannot load the model ({reason})") from None
-
-
-def plot_runs(runs: list[dict], path: Path) -> None:
-    """HR@10 curves of runs into one PNG, with the paper's values for the NCF split."""
-    curves, references = {}, {}
-    for metrics in runs:
-        key = run_label(metrics)
-        label = paper.LABELS.get(key, key)
-        curves[label] = [row["hr@10"] for row in metrics["history"]]
-        reported = paper.reported(key, metrics["config"]["factors"])
-        if metrics["dataset"] == "ml-1m-ncf" and reported is not None:
-            references[label] = reported[0]
-    title = f"HR@10 per epoch on {runs[0]['dataset']}"
-    plt.close(plot_hit_rate(curves, path, references, title))
