@@ -4,9 +4,10 @@ Importing the package imports no backend and touches no file descriptor; each
 module imports what it needs. One concept per module:
 
 * `dataset`: the `Dataset` form, leave-one-out and the validation hold-out.
-* `sources`: where datasets come from: GroupLens ML-1M, the NCF split,
+* `sources`: where datasets come from: the data folder, a dataset by name,
   synthetic data and your own file.
-* `parsing`: reading delimited tables with errors that name the line.
+* `grouplens`: GroupLens MovieLens-1M and the NCF paper's split of it, with titles.
+* `parsing`: reading delimited tables (dialect sniffed) with errors that name the line.
 * `download`: fetching files into the data folder, checksum-verified.
 * `sampling`: uniform negative sampling and the seeded random streams.
 * `models`: GMF, MLP, NeuMF and MF, and the registry that builds them by name.
@@ -15,6 +16,7 @@ module imports what it needs. One concept per module:
 * `callbacks`: per-epoch ranking metrics, timings, history and checkpoints.
 * `training`: the per-epoch training data, `compile_model` and `train`.
 * `runs`: the run folders that `train_run` writes, and reading them back.
+* `atomic`: folders that appear complete or not at all: lock, partial folder, rename.
 * `recommend`: the top unseen items for a user.
 * `plots`, `diagrams`: hit-rate curves, and pictures of a model's layers.
 * `notebook`: helpers the notebooks use to show and check their work.

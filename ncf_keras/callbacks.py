@@ -7,10 +7,14 @@
   is about.
 * `HistoryCSV` and `AtomicModelCheckpoint` are Keras's `CSVLogger` and
   `ModelCheckpoint`, with 1-based epochs and a save that is never half-written.
+* `EpochBackup` keeps what an interrupted fit needs to resume: the weights and
+  optimizer state after the last completed epoch, and the epoch logs so far.
+* `StepProgbar` is Keras's progress bar, stopped at the epoch's last step.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +85,19 @@ class EpochTimes(keras.callbacks.Callback):
             )
 
 
+class StepProgbar(keras.callbacks.ProgbarLogger):
+    """`ProgbarLogger` that never counts past the epoch's steps.
+
+    With `steps_per_execution` > 1, Keras reports the last step of each
+    execution as if it were full, so a bar could end at 4864/4855.
+    """
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if self.target is not None:
+            batch = min(batch, self.target - 1)
+        super().on_train_batch_end(batch, logs)
+
+
 class HistoryCSV(keras.callbacks.CSVLogger):
     """`CSVLogger` with epochs numbered from 1 and no empty `val_*` columns."""
 
@@ -110,3 +127,54 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             raise
         if partial.exists():
             partial.replace(self.final_path)
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Saves the training state after every epoch, so that an interrupted fit can resume.
+
+    Like Keras's `BackupAndRestore`, but a kill at any moment leaves a
+    consistent backup: the weights (with the optimizer's state) go to
+    `epoch-N.weights.h5` and the epoch logs to `state.json`, each under a
+    temporary name, then renamed; `state.json`, written last, names the
+    weights file it belongs with. Place it after the callbacks whose keys the
+    logs should hold.
+
+    Args:
+        folder: the backup folder, created when first needed.
+    """
+
+    def __init__(self, folder: str | Path):
+        super().__init__()
+        self.folder = Path(folder)
+        self.history: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
+        weights = self.folder / f"epoch-{epoch + 1}.weights.h5"
+        partial = self.folder / f".partial-{weights.name}"
+        self.model.save_weights(partial, overwrite=True)
+        partial.replace(weights)
+        state = self.folder / "state.json"
+        partial_state = self.folder / ".state.json.partial"
+        partial_state.write_text(json.dumps({"weights": weights.name, "history": self.history}))
+        partial_state.replace(state)
+        for old in self.folder.glob("epoch-*.weights.h5"):
+            if old != weights:
+                old.unlink()
+
+    def restore(self, model: keras.Model) -> list[dict[str, float]]:
+        """Load the last backup into a compiled `model`; return the epoch logs so far.
+
+        Returns [] (and changes nothing) when the folder holds no backup. The
+        number of completed epochs is the length of the returned list.
+        """
+        state = self.folder / "state.json"
+        if not state.is_file():
+            return []
+        saved = json.loads(state.read_text())
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.folder / saved["weights"])
+        self.history = saved["history"]
+        return list(self.history)

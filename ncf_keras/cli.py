@@ -64,7 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=int, default=settings.EPOCHS, help="epochs to train (default: 20)"
     )
-    t.add_argument("--out", type=Path, required=True, help="the run folder to write")
+    t.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the run folder to write; it appears only once complete",
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (default: refuse)",
+    )
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run of --out from its last completed epoch, "
+        "with the same settings (default: start afresh)",
+    )
+    t.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="write TensorBoard logs there: loss, HR@10, NDCG@10 per epoch (default: none)",
+    )
     t.add_argument(
         "--factors",
         type=int,
@@ -179,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = " (the same command with --resume continues it)" if args.command == "train" else ""
+        print(f"error: interrupted{hint}", file=sys.stderr)
+        return 130
     except OSError as error:  # a folder or file that cannot be written or read
         where = error.filename or "file system"
         print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
@@ -216,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ncf_keras.backend import import_keras_quietly
 
     import_keras_quietly()
-    from ncf_keras.runs import load_run_model, train_run
+    from ncf_keras.runs import load_run_model, resumable_epochs, train_run
     from ncf_keras.sources import NAMED_DATASETS, load_dataset, resolve_data_dir
 
     # The run folder records where the data came from: as absolute paths, so that
@@ -229,12 +256,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     sources = None
     if pretrained:
         sources = (
-            load_run_model(args.pretrain_gmf, args.dataset, model="gmf"),
-            load_run_model(args.pretrain_mlp, args.dataset, model="mlp"),
+            load_run_model(args.pretrain_gmf, dataset, model="gmf"),
+            load_run_model(args.pretrain_mlp, dataset, model="mlp"),
         )
+    done = resumable_epochs(args.out) if args.resume else 0
     print(
         f"{dataset}\ntraining {args.model}{' (pre-trained)' if pretrained else ''} "
-        f"for {args.epochs} epoch{'s' if args.epochs != 1 else ''}",
+        f"for {args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+        + (f", resuming after epoch {done}" if done else ""),
         flush=True,
     )
     metrics = train_run(
@@ -260,6 +289,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             "pretrain_gmf": None if args.pretrain_gmf is None else str(args.pretrain_gmf),
             "pretrain_mlp": None if args.pretrain_mlp is None else str(args.pretrain_mlp),
         },
+        overwrite=args.overwrite,
+        resume=args.resume,
+        tensorboard=args.tensorboard,
     )
     best = metrics["best"]
     print(
@@ -282,7 +314,7 @@ def _load_run(run: Path, data_dir: str | None):
     metrics = read_run(run)
     config = metrics["config"]
     dataset = load_dataset(metrics["dataset"], data_dir or config.get("data_dir"), config["seed"])
-    return metrics, dataset, load_run_model(run)
+    return metrics, dataset, load_run_model(run, dataset)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

@@ -20,6 +20,7 @@ settings on without touching the test items. Where the data come from is
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -108,6 +109,27 @@ class Dataset:
         if self.item_titles is not None:
             return str(self.item_titles[item])
         return f"item {self.item_labels[item]}"
+
+    def fingerprint(self) -> dict:
+        """What a run records of its data, to refuse other data later.
+
+        Returns {"users", "items", "train_positives", "sha256"}: the sizes, and a
+        SHA-256 of the ids, the training pairs and the test items. The test
+        negatives are left out: sources that draw them do so from the seed, and
+        runs of other seeds on the same data may be combined (pre-training).
+        """
+        digest = hashlib.sha256()
+        digest.update(np.array([self.num_users, self.num_items], np.int64).tobytes())
+        for array in (self.train_users, self.train_items, self.test_items):
+            digest.update(np.ascontiguousarray(array, np.int32).tobytes())
+        for labels in (self.user_labels, self.item_labels):
+            digest.update("\n".join(map(str, labels)).encode())
+        return {
+            "users": self.num_users,
+            "items": self.num_items,
+            "train_positives": len(self.train_users),
+            "sha256": digest.hexdigest(),
+        }
 
     def __repr__(self) -> str:
         return (

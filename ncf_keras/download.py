@@ -1,4 +1,4 @@
-"""Verified, atomic downloads and safe zip extraction.
+"""Verified, atomic downloads, safe zip extraction, and the error for an offline machine.
 
 `fetch` uses `keras.utils.get_file` for the transfer and its sha256 check, then
 adds the checks `get_file` lacks (md5, git blob id). Every file is written into a
@@ -20,6 +20,25 @@ from pathlib import Path, PurePosixPath
 import keras
 
 from ncf_keras.errors import DataError
+
+
+class DownloadError(DataError):
+    """A download that did not arrive: no network, refused, or an HTTP error.
+
+    Not raised for a download that arrived corrupt (a digest mismatch), nor for
+    a cache folder that cannot be written: those are plain DataErrors. Callers
+    catch it to explain what to put where by hand on an offline machine.
+
+    Args:
+        url: what could not be downloaded.
+        reason: why, in a few words, e.g. "[Errno 111] Connection refused" or
+            "HTTP 404 Not Found".
+        message: the one-line error.
+    """
+
+    def __init__(self, url: str, reason: str, message: str):
+        self.url, self.reason = url, reason
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,8 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
     A file already there is trusted as it is (a pre-placed copy). Otherwise the
     download goes to a temporary folder, is verified, and only then renamed
     into place. Raises DataError when the download fails or does not verify;
-    the folders it created for it are then removed again.
+    the folders it created for it are then removed again; a DownloadError
+    (a DataError) when the file could not be downloaded at all.
     """
     folder = Path(folder)
     target = folder / remote.filename
@@ -115,10 +135,33 @@ def _download(remote: RemoteFile, tmp: Path, folder: Path) -> Path:
             reason = f"HTTP {cause.code} {cause.reason}"
         else:
             reason = getattr(cause, "reason", e)
-        raise DataError(
+        raise DownloadError(
+            remote.url,
+            str(reason),
             f"could not download {remote.url} ({reason}); put {remote.filename} "
-            f"into {folder} yourself if this machine is offline"
+            f"into {folder} yourself if this machine is offline",
         ) from None
+
+
+def offline_error(
+    name: str, folder: Path, origin: str, missing: str, error: DownloadError, fix: str
+) -> DataError:
+    """The one-line error for a dataset whose files are neither in place nor downloadable.
+
+    Args:
+        name: the dataset, e.g. "ml-1m".
+        folder: the data folder searched; the message gives it absolute.
+        origin: how that folder was chosen, e.g. "from $NCF_DATA_DIR".
+        missing: the files searched for, relative to `folder`, in words.
+        error: the failed download.
+        fix: what to put where by hand; "{folder}" stands for the absolute folder.
+    """
+    folder = Path(folder).resolve()
+    return DataError(
+        f"{name}: {folder} ({origin}) lacks {missing}, and could not download "
+        f"{error.url} ({error.reason}); {fix.format(folder=folder)}, or point --data-dir "
+        "or $NCF_DATA_DIR at a folder that has them; see data/README.md"
+    )
 
 
 def extract_zip(archive: Path, members: dict[str, Path]) -> None:

@@ -2,15 +2,19 @@
 
 pandas' C parser does the reading; this module turns its failures, and values
 of the wrong kind, into one-line `DataError`s such as
-"ratings.dat: line 3: expected 4 non-empty fields, saw 3".
+"ratings.dat: line 3: expected 4 non-empty fields, saw 3". `sniff_dialect`
+tells how a user's file is written (comma, semicolon, tab or whitespace runs;
+RFC 4180 quotes) with the standard library's `csv.Sniffer`.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +22,129 @@ import pandas as pd
 
 from ncf_keras.errors import DataError
 
+WHITESPACE = r"\s+"  # pandas' C parser reads this separator as "runs of spaces and tabs"
+SNIFFED = ",;\t "  # the separators csv.Sniffer may choose; " " stands for WHITESPACE
+SNIFF_LINES = 20  # how many lines of a file the sniffer looks at
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a user's delimited file is written, in the terms pandas' C parser takes.
+
+    Fields may be quoted with '"' as RFC 4180 has it: a quoted field may hold
+    the separator, and "" inside it stands for one quote.
+
+    Attributes:
+        sep: ",", ";", "\t", or WHITESPACE (runs of spaces and tabs).
+        skipinitialspace: spaces right after a separator are not part of the
+            next field ("1, 2, 4").
+        decimal: the decimal mark of numbers: "," in semicolon files that
+            write ratings as "4,5" (spreadsheets in many locales), else ".".
+    """
+
+    sep: str
+    skipinitialspace: bool = False
+    decimal: str = "."
+
+    def split(self, line: str) -> list[str]:
+        """The fields of one line (no line break), quotes removed."""
+        if self.sep == WHITESPACE:
+            line, sep, skip = line.replace("\t", " ").strip(), " ", True
+        else:
+            sep, skip = self.sep, self.skipinitialspace
+        return next(csv.reader([line], delimiter=sep, skipinitialspace=skip), [])
+
+
+def sniff_dialect(lines: list[str], label: str) -> Dialect:
+    """Tell the separator of a user's file from its first lines, with `csv.Sniffer`.
+
+    Args:
+        lines: the first lines of the file (up to SNIFF_LINES), without line
+            breaks; lines[0] is not empty.
+        label: the file's name, for the error.
+
+    The sniffer picks a separator that occurs equally often on every line:
+    comma, then tab, then space where several do, but semicolon over comma (the
+    commas are then decimal marks or text). A bad line among few can spoil the
+    count, so the first line alone is tried next. Fields separated by runs of
+    spaces and tabs (which the sniffer cannot count, or takes for tabs) are read
+    as WHITESPACE. A semicolon file with "4,5" (digit, comma, digit) gets
+    decimal ",". Raises DataError for any other separator.
+    """
+    found = _sniff("\n".join(lines)) or _sniff(lines[0])
+    if found is None:
+        if len(lines[0].split()) >= 2:
+            return Dialect(WHITESPACE)
+        shown = lines[0] if len(lines[0]) <= 40 else lines[0][:37] + "..."
+        raise DataError(
+            f"{label}: line 1: no supported separator in {shown!r}; separate the fields "
+            "user, item[, rating[, timestamp]] with commas, semicolons, tabs or spaces"
+        )
+    if found.delimiter == " " or (found.delimiter == "\t" and _aligned(lines)):
+        return Dialect(WHITESPACE)
+    comma = found.delimiter == ";" and any(re.search(r"\d,\d", line) for line in lines)
+    return Dialect(found.delimiter, found.skipinitialspace, "," if comma else ".")
+
+
+def _sniff(sample: str) -> type[csv.Dialect] | None:
+    """csv.Sniffer's dialect for `sample`, restricted to SNIFFED; None if it finds none."""
+    sniffer = csv.Sniffer()
+    try:
+        found = sniffer.sniff(sample, delimiters=SNIFFED)
+    except csv.Error:
+        return None
+    if found.delimiter == "," and ";" in sample:
+        try:
+            return sniffer.sniff(sample, delimiters=";")
+        except csv.Error:
+            pass
+    return found
+
+
+def _aligned(lines: list[str]) -> bool:
+    """Whether lines with tabs are columns aligned with tabs and spaces: the number
+    of tabs varies from line to line, the number of whitespace-separated fields not."""
+    rows = [line for line in lines if line.strip()]
+    return len({r.count("\t") for r in rows}) > 1 and len({len(r.split()) for r in rows}) == 1
+
 
 def read_table(
-    source, label: str, sep: str, fields: int, header: bool = False, numeric: tuple[int, ...] = ()
+    source,
+    label: str,
+    sep: str | Dialect,
+    fields: int,
+    header: bool = False,
+    numeric: tuple[int, ...] = (),
 ) -> pd.DataFrame:
     """Read a delimited table of exactly `fields` columns with pandas' C parser.
 
-    `numeric` columns must all be numbers. Errors name `label` and the line.
+    Args:
+        source: a path (".gz" is decompressed) or a file-like object.
+        label: the name errors give the file.
+        sep: a separator character, for files that never quote (the NCF and
+            GroupLens files: a '"' is data), or a Dialect from `sniff_dialect`,
+            whose fields may be quoted.
+        fields: the number of columns every line must have.
+        header: skip the first line.
+        numeric: columns whose values must all be numbers.
+
+    Returns a DataFrame with columns 0..fields-1, one row per line after the
+    header. Errors are DataErrors naming `label` and the line.
     """
+    dialect = sep if isinstance(sep, Dialect) else None
     try:
         df = pd.read_csv(
             source,
-            sep=sep,
+            sep=dialect.sep if dialect else sep,
             header=None,
             skiprows=int(header),
             dtype=None,
             skip_blank_lines=False,
             engine="c",
-            quoting=3,
+            quoting=csv.QUOTE_MINIMAL if dialect else csv.QUOTE_NONE,
+            quotechar='"',
+            skipinitialspace=dialect.skipinitialspace if dialect else False,
+            decimal=dialect.decimal if dialect else ".",
         )
     except pd.errors.ParserError as e:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
@@ -44,6 +153,12 @@ def read_table(
             if int(m[1]) != fields:  # pandas took the count from the first line: it is at fault
                 line, saw = 1 + int(header), int(m[1])
             raise DataError(f"{label}: line {line}: expected {fields} fields, saw {saw}") from None
+        m = re.search(r"EOF inside string starting at row (\d+)", str(e))
+        if m:
+            raise DataError(
+                f"{label}: line {int(m[1]) + 1}: a quoted field is never closed; "
+                'close it with " or remove its opening "'
+            ) from None
         raise DataError(f"{label}: cannot parse ({e})") from None
     except pd.errors.EmptyDataError:
         what = "has a header line but no data rows" if header else "is empty"
@@ -112,16 +227,34 @@ def int_column(df: pd.DataFrame, col: int, label: str, header: bool = False) -> 
     return values.astype(np.int64)
 
 
-def read_movies(path: Path) -> dict[int, str]:
-    """MovieLens `movies.dat` (MovieID::Title::Genres, latin-1) -> {MovieID: title}."""
-    titles = {}
+class Movies(dict):
+    """MovieID -> title, as read from a `movies.dat`; `genres` maps MovieID -> genres.
+
+    A plain `dict[int, str]` of titles to every caller that wants only those.
+
+    Attributes:
+        genres: MovieID -> tuple of genre names, e.g. ("Animation", "Comedy").
+    """
+
+    def __init__(self, titles: dict[int, str], genres: dict[int, tuple[str, ...]]):
+        super().__init__(titles)
+        self.genres = genres
+
+
+def read_movies(path: Path) -> Movies:
+    """MovieLens `movies.dat` (MovieID::Title::Genres, latin-1, genres split by "|").
+
+    Returns {MovieID: title}, with the genres as `.genres` {MovieID: (genre, ...)}.
+    """
+    titles, genres = {}, {}
     with open(path, encoding="latin-1") as f:
         for number, line in enumerate(f, 1):
-            parts = line.rstrip("\n").split("::")
+            parts = line.rstrip("\r\n").split("::")
             if len(parts) != 3 or not parts[0].isdigit():
                 raise DataError(f"{path}: line {number}: expected MovieID::Title::Genres")
             titles[int(parts[0])] = parts[1]
-    return titles
+            genres[int(parts[0])] = tuple(g for g in parts[2].split("|") if g)
+    return Movies(titles, genres)
 
 
 def read_ratings(path: Path) -> pd.DataFrame:

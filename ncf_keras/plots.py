@@ -1,10 +1,12 @@
 """HR@10 per epoch, with the paper's reported values as reference lines.
 
-`plot_hit_rate` draws curves given by hand; `plot_runs` draws run folders' metrics.
+`plot_hit_rate` draws curves given by hand; `plot_runs` draws run folders' metrics,
+one curve per run, labelled by `run_labels`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,6 +21,7 @@ def plot_hit_rate(
     path: str | Path | None = None,
     references: Mapping[str, float] | None = None,
     title: str = "HR@10 per epoch",
+    reference_colours: Mapping[str, str] | None = None,
 ) -> plt.Figure:
     """Plot HR@10 against epoch, one line per run, and save it as PNG.
 
@@ -29,6 +32,8 @@ def plot_hit_rate(
             horizontal line labelled "paper", in the colour of the curve with
             the same label (grey otherwise).
         title: the figure title.
+        reference_colours: reference label -> the label of the curve whose
+            colour its line takes, for references named otherwise than a curve.
 
     Returns: the matplotlib Figure.
     """
@@ -38,11 +43,12 @@ def plot_hit_rate(
         (line,) = ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
         colours[label] = line.get_color()
     for label, value in (references or {}).items():
+        curve = (reference_colours or {}).get(label, label)
         ax.axhline(
             value,
             linestyle="--",
             linewidth=1,
-            color=colours.get(label, "grey"),
+            color=colours.get(curve, "grey"),
             label=f"{label}: paper {value:.3f}",
         )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -62,19 +68,112 @@ def plot_hit_rate(
 
 
 def run_label(metrics: dict) -> str:
-    """The run's label: "neumf-pretrained" for a pre-trained NeuMF run, else the model name."""
+    """The run's label: "neumf-pretrained" for a pre-trained NeuMF run, else the model name.
+
+    Args:
+        metrics: a run's metrics.json content.
+    """
     return metrics["model"] + ("-pretrained" if metrics["config"].get("pretrained") else "")
 
 
-def plot_runs(runs: list[dict], path: Path) -> None:
-    """HR@10 curves of runs into one PNG, with the paper's values for the NCF split."""
-    curves, references = {}, {}
-    for metrics in runs:
-        key = run_label(metrics)
-        label = paper.LABELS.get(key, key)
+# The settings that tell runs of one model apart in a legend, in the order they
+# are written. "dataset" is the run's dataset; the others come from its config.
+COMPARED_KEYS = (
+    "dataset",
+    "factors",
+    "layers",
+    "seed",
+    "lr",
+    "batch_size",
+    "negatives",
+    "l2",
+    "optimizer",
+)
+
+
+def _setting(metrics: dict, key: str) -> object:
+    """One compared setting of a run; lists become tuples so that they compare and hash."""
+    value = metrics["dataset"] if key == "dataset" else metrics["config"].get(key)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _describe(key: str, value: object) -> str:
+    """A setting as legend text: "synthetic", "factors 16", "layers 64-32-16-8", "lr 0.001"."""
+    if key == "dataset":
+        return str(value)
+    if isinstance(value, tuple):
+        text = "-".join(str(v) for v in value)
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        text = str(value)
+    return f"{key} {text}"
+
+
+def run_labels(runs: Sequence[dict]) -> list[str]:
+    """Legend labels for runs drawn together, one per run and all different.
+
+    A run is labelled by its model (`paper.LABELS`, e.g. "NeuMF (pre-trained)").
+    Runs that share a model label add the `COMPARED_KEYS` whose values differ
+    among them, e.g. "GMF, factors 8, seed 1" or "GMF, synthetic". Runs still
+    alike after that are numbered: "GMF #1", "GMF #2". A model with one run
+    keeps its plain label.
+
+    Args:
+        runs: metrics.json contents, in the order they are drawn.
+    """
+    models = [paper.LABELS.get(run_label(m), run_label(m)) for m in runs]
+    labels = []
+    for model, metrics in zip(models, runs, strict=True):
+        group = [m for other, m in zip(models, runs, strict=True) if other == model]
+        differing = [k for k in COMPARED_KEYS if len({_setting(m, k) for m in group}) > 1]
+        labels.append(", ".join([model] + [_describe(k, _setting(metrics, k)) for k in differing]))
+    counts = Counter(labels)
+    seen: Counter[str] = Counter()
+    numbered = []
+    for label in labels:
+        seen[label] += 1
+        numbered.append(f"{label} #{seen[label]}" if counts[label] > 1 else label)
+    return numbered
+
+
+def _joined(names: Sequence[str]) -> str:
+    """["a"] -> "a"; ["a", "b"] -> "a and b"; ["a", "b", "c"] -> "a, b and c"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def plot_runs(runs: Sequence[dict], path: str | Path | None = None) -> plt.Figure:
+    """HR@10 curves of runs into one PNG, with the paper's values for the NCF split.
+
+    Each run gets its own curve, labelled by `run_labels`. The paper's HR@10 is
+    drawn once per model label and factor count, for runs on "ml-1m-ncf" only,
+    in the colour of that model's first such run. The title names every dataset.
+
+    Args:
+        runs: metrics.json contents ("model", "dataset", "config", "history").
+        path: where to write the PNG; None writes nothing.
+
+    Returns: the Figure, already closed in pyplot (so that notebooks do not
+        show it twice), for reading its legend, title and ticks.
+    """
+    labels = run_labels(runs)
+    curves = {}
+    # (model label, factors) -> (reported HR@10, label of the first run it belongs to)
+    reported: dict[tuple[str, int], tuple[float, str]] = {}
+    for label, metrics in zip(labels, runs, strict=True):
         curves[label] = [row["hr@10"] for row in metrics["history"]]
-        reported = paper.reported(key, metrics["config"]["factors"])
-        if metrics["dataset"] == "ml-1m-ncf" and reported is not None:
-            references[label] = reported[0]
-    title = f"HR@10 per epoch on {runs[0]['dataset']}"
-    plt.close(plot_hit_rate(curves, path, references, title))
+        key, factors = run_label(metrics), metrics["config"]["factors"]
+        values = paper.reported(key, factors)
+        if metrics["dataset"] == "ml-1m-ncf" and values is not None:
+            reported.setdefault((paper.LABELS.get(key, key), factors), (values[0], label))
+    references, reference_colours = {}, {}
+    for (model, factors), (value, curve) in reported.items():
+        several = sum(m == model for m, _ in reported) > 1
+        name = f"{model}, factors {factors}" if several else model
+        references[name] = value
+        reference_colours[name] = curve
+    datasets = list(dict.fromkeys(m["dataset"] for m in runs))
+    title = f"HR@10 per epoch on {_joined(datasets)}"
+    fig = plot_hit_rate(curves, path, references, title, reference_colours)
+    plt.close(fig)
+    return fig

@@ -4,10 +4,17 @@
 02 and 03. (The quality benchmark calls `training.train`, the same training
 without a run folder.) A run folder holds:
 
-* `metrics.json`: {"model", "dataset", "config", "best", "final", "history"};
+* `metrics.json`: {"model", "dataset", "config", "data", "files", "best",
+  "final", "history"}; "data" is the fingerprint of the data trained on
+  (`Dataset.fingerprint`), "files" the SHA-256 of `model.keras`;
 * `model.keras`: the model of the best epoch by HR@10;
 * `history.csv`: one row per epoch;
 * `hit_rate.png`: HR@10 per epoch.
+
+`train_run` writes the folder all at once (`ncf_keras.atomic`): it appears
+complete or not at all, an existing run is replaced only when asked, and an
+interrupted run can be resumed. The readers refuse a folder whose files do not
+belong together, or whose data have changed since.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from pathlib import Path
 
 import keras
 
+from ncf_keras.atomic import partial_path, writing
 from ncf_keras.dataset import Dataset
+from ncf_keras.download import file_digest
 from ncf_keras.errors import ArgumentError, DataError
 from ncf_keras.models import FirstRowsMaxNorm, build_model
 from ncf_keras.plots import plot_runs
@@ -59,6 +68,9 @@ def train_run(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     extra_config: dict | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    tensorboard: str | Path | None = None,
 ) -> dict:
     """Train one model and write its whole run folder; return its metrics.json content.
 
@@ -81,6 +93,14 @@ def train_run(
         callbacks: more Keras callbacks for `model.fit`.
         verbose: Keras's progress output.
         extra_config: more entries for the run's recorded config.
+        overwrite: replace an existing run in `out_dir` (default: refuse).
+        resume: continue the interrupted run of `out_dir` from its last
+            completed epoch, if there is one; its settings must be these.
+        tensorboard: a folder for TensorBoard logs, as in `training.train`.
+
+    Raises:
+        DataError: `out_dir` holds a run and `overwrite` is False, another
+            process is writing it, or `resume` meets other settings.
     """
     if pretrained is not None and name != "neumf":
         raise ArgumentError("pretrained", f"initialises NeuMF only, not {name!r}")
@@ -93,18 +113,6 @@ def train_run(
     if learning_rate is None:
         learning_rate = FINE_TUNE_LEARNING_RATE if pretrained else LEARNING_RATE
     compile_model(model, optimizer, learning_rate)
-    history = train(
-        model,
-        dataset,
-        epochs=epochs,
-        batch_size=batch_size,
-        negatives=negatives,
-        seed=seed,
-        out_dir=out_dir,
-        timings=timings,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
     source = source or dataset.name
     config = {
         "model": name,
@@ -123,15 +131,76 @@ def train_run(
         "alpha": alpha if pretrained is not None else None,
         **(extra_config or {}),
     }
-    return write_run(Path(out_dir), name, source, config, history)
+    with writing(
+        out_dir,
+        overwrite=overwrite,
+        resume=resume,
+        is_complete=lambda folder: (folder / "metrics.json").is_file(),
+        resumable=lambda partial: (partial / "backup" / "state.json").is_file(),
+    ) as partial:
+        _check_same_start(partial / "start.json", {"config": config, "data": dataset.fingerprint()})
+        history = train(
+            model,
+            dataset,
+            epochs=epochs,
+            batch_size=batch_size,
+            negatives=negatives,
+            seed=seed,
+            out_dir=partial,
+            resume=resume,
+            tensorboard=tensorboard,
+            timings=timings,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        (partial / "start.json").unlink()
+        return write_run(partial, name, source, config, history, dataset)
 
 
-def write_run(out: Path, model: str, dataset: str, config: dict, history: list[dict]) -> dict:
-    """Write metrics.json and hit_rate.png into a run folder; return the metrics."""
+def resumable_epochs(out_dir: str | Path) -> int:
+    """How many epochs an interrupted `train_run` into `out_dir` completed (0 if none)."""
+    state = partial_path(Path(out_dir)) / "backup" / "state.json"
+    return len(json.loads(state.read_text())["history"]) if state.is_file() else 0
+
+
+def _check_same_start(path: Path, start: dict) -> None:
+    """Record what a run starts from; a resumed run must start from the same."""
+    start = json.loads(json.dumps(start))  # as JSON has it: lists, not tuples
+    if path.is_file():
+        before = json.loads(path.read_text())
+        for part in ("config", "data"):
+            for key in sorted(set(before[part]) | set(start[part])):
+                then, now = before[part].get(key), start[part].get(key)
+                if then != now:
+                    raise DataError(
+                        f"{path.parent}: the interrupted run had {part} {key} = {then!r}, "
+                        f"not {now!r}; resume with its settings and data, or drop "
+                        "--resume to start afresh"
+                    )
+    write_json(path, start)
+
+
+def write_run(
+    out: Path, model: str, source: str, config: dict, history: list[dict], dataset: Dataset
+) -> dict:
+    """Complete a run folder that holds `model.keras`: write metrics.json and hit_rate.png.
+
+    Args:
+        out: the run folder.
+        model: the model's name, e.g. "gmf".
+        source: the dataset's name or path, as `sources.load_dataset` takes it.
+        config: the run's settings.
+        history: one dict per epoch, as `training.train` returns.
+        dataset: the data trained on; its fingerprint is recorded.
+
+    Returns: the metrics written.
+    """
     metrics = {
         "model": model,
-        "dataset": dataset,
+        "dataset": source,
         "config": config,
+        "data": dataset.fingerprint(),
+        "files": {"model.keras": file_digest(out / "model.keras", "sha256")},
         **summarize(history),
         "history": history,
     }
@@ -147,12 +216,16 @@ def write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-REQUIRED = ("model", "dataset", "config", "history")
+REQUIRED = ("model", "dataset", "config", "data", "files", "history")
 REQUIRED_CONFIG = ("seed", "factors")
 
 
 def read_run(run: Path) -> dict:
-    """A run folder's metrics.json, or a DataError that names what is missing."""
+    """A complete run folder's metrics.json, or a DataError that names what is wrong.
+
+    Complete: metrics.json has what `write_run` writes, and `model.keras` is the
+    model it was written with (same SHA-256).
+    """
     path = Path(run) / "metrics.json"
     if not path.is_file():
         raise DataError(f"{run}: no metrics.json; is it a run folder written by 'train --out'?")
@@ -165,29 +238,65 @@ def read_run(run: Path) -> dict:
     missing = [key for key in REQUIRED if key not in metrics]
     missing += [f"config.{key}" for key in REQUIRED_CONFIG if key not in metrics["config"]]
     if missing:
-        raise DataError(f"{path}: lacks {', '.join(missing)}, which 'train' writes")
+        raise DataError(
+            f"{path}: lacks {', '.join(missing)}, which 'train' writes; train the run again"
+        )
+    model_path = Path(run) / "model.keras"
+    if not model_path.is_file():
+        raise DataError(f"{run}: no model.keras; the run is incomplete: train it again")
+    if not zipfile.is_zipfile(model_path):
+        raise DataError(
+            f"{model_path}: not a complete .keras file ({model_path.stat().st_size:,} bytes; "
+            "truncated or empty): train the run again"
+        )
+    if file_digest(model_path, "sha256") != metrics["files"].get("model.keras"):
+        raise DataError(
+            f"{model_path}: not the model metrics.json was written with (its SHA-256 "
+            "differs): the folder mixes two runs; train it again"
+        )
     return metrics
 
 
-def load_run_model(run: Path, dataset: str | None = None, model: str | None = None) -> keras.Model:
-    """The best model saved in a run folder.
+def check_data(run: Path, metrics: dict, dataset: Dataset) -> None:
+    """A DataError unless `dataset` holds the data the run was trained on."""
+    then, now = metrics["data"], dataset.fingerprint()
+    if then != now:
 
-    Checks, where given, that it was trained on `dataset` and is a `model`
-    ("gmf", "mlp", ...) run: a DataError names the mismatch.
+        def sizes(data: dict) -> str:
+            return (
+                f"{data.get('users', '?'):,} users, {data.get('items', '?'):,} items, "
+                f"{data.get('train_positives', '?'):,} training positives, "
+                f"sha256 {str(data.get('sha256'))[:12]}"
+            )
+
+        raise DataError(
+            f"{run}: trained on other data than {metrics['dataset']} holds now "
+            f"(then {sizes(then)}; now {sizes(now)}); train again, or use the data it "
+            "was trained on"
+        )
+
+
+def load_run_model(
+    run: Path, dataset: Dataset | str | None = None, model: str | None = None
+) -> keras.Model:
+    """The best model saved in a complete run folder (see `read_run`).
+
+    Args:
+        run: the run folder.
+        dataset: where given, the run must have been trained on it: a Dataset
+            (its content is compared) or a dataset name.
+        model: where given, the run must be of this model ("gmf", "mlp", ...).
+
+    Raises DataError naming the mismatch.
     """
     metrics = read_run(run)
-    if dataset is not None and metrics["dataset"] != dataset:
+    if isinstance(dataset, Dataset):
+        check_data(run, metrics, dataset)
+    elif dataset is not None and metrics["dataset"] != dataset:
         raise DataError(f"{run}: trained on dataset {metrics['dataset']!r}, not {dataset!r}")
     if model is not None and metrics["model"] != model:
         raise DataError(f"{run}: holds a {metrics['model']!r} run, not a {model!r} one")
     path = Path(run) / "model.keras"
-    if not path.is_file():
-        raise DataError(f"{run}: no model.keras")
-    if not zipfile.is_zipfile(path):
-        raise DataError(
-            f"{path}: not a complete .keras file ({path.stat().st_size:,} bytes; "
-            "truncated or empty): train the run again"
-        )
     # NeuMF trained with l2 saves one custom object, its output layer's constraint.
     custom = {keras.saving.get_registered_name(FirstRowsMaxNorm): FirstRowsMaxNorm}
     try:

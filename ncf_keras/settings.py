@@ -8,6 +8,7 @@ turns that name into its flag.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 from ncf_keras.errors import ArgumentError
@@ -70,3 +71,35 @@ def check_layers(layers: Sequence[int]) -> list[int]:
             "the first even (it is the user and item embeddings side by side)",
         )
     return layers
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(argument: str, needed: int, what: str) -> None:
+    """An ArgumentError, before anything is allocated, if `needed` bytes exceed what is available.
+
+    Args:
+        argument: the argument that sets the size, named in the error.
+        needed: the estimated bytes.
+        what: what the bytes are for, e.g. "one epoch's 4,970,845 training rows".
+    """
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ArgumentError(
+            argument,
+            f"is too large: {what} need about {needed / 2**30:,.1f} GiB of memory, "
+            f"and {available / 2**30:,.1f} GiB are available",
+        )

@@ -5,18 +5,29 @@
 * `compile_model` compiles for the log loss, on any Keras backend.
 * `train` fits with the callbacks of `ncf_keras.callbacks`: HR@K and NDCG@K
   after every epoch, optionally a validation hold-out that chooses the best
-  epoch, timings, and, given a folder, the history and the best model.
+  epoch, timings, TensorBoard logs, and, given a folder, the history, the best
+  model and a backup to resume from.
 """
 
 from __future__ import annotations
 
+import csv
+import importlib.util
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 
-from ncf_keras.callbacks import AtomicModelCheckpoint, EpochTimes, HistoryCSV, RankingEvaluation
+from ncf_keras.callbacks import (
+    AtomicModelCheckpoint,
+    EpochBackup,
+    EpochTimes,
+    HistoryCSV,
+    RankingEvaluation,
+    StepProgbar,
+)
 from ncf_keras.dataset import Dataset
 from ncf_keras.errors import ArgumentError
 from ncf_keras.sampling import random_stream, training_instances
@@ -28,10 +39,12 @@ from ncf_keras.settings import (
     OPTIMIZER_NAMES,
     check_at_least,
     check_choice,
+    check_memory,
     check_number,
 )
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
+BYTES_PER_ROW = 64  # peak host memory per training row while an epoch is drawn, measured
 OPTIMIZERS = {  # settings.OPTIMIZER_NAMES -> the Keras optimizer
     "adam": keras.optimizers.Adam,
     "sgd": keras.optimizers.SGD,
@@ -57,6 +70,10 @@ class TrainingSamples(keras.utils.PyDataset):
         negatives: sampled negatives per positive (default 4, as in the paper).
         batch_size: rows per batch (default 1024).
         seed: seeds every epoch's negatives and order.
+        first_epoch: the 0-based epoch served first (default 0; more when resuming).
+
+    Raises ArgumentError, before drawing, when one epoch's rows would not fit
+    in the memory available (about 64 bytes per row while drawing).
 
     Attributes:
         epoch: the epoch whose rows are served now.
@@ -69,14 +86,17 @@ class TrainingSamples(keras.utils.PyDataset):
         negatives: int = NEGATIVES,
         batch_size: int = BATCH_SIZE,
         seed: int = 0,
+        first_epoch: int = 0,
     ):
         super().__init__()
         self.negatives = check_at_least("negatives", negatives, 1)
         self.batch_size = check_at_least("batch_size", batch_size, 1)
+        rows = len(dataset.train_users) * (1 + negatives)
+        check_memory("negatives", rows * BYTES_PER_ROW, f"one epoch's {rows:,} training rows")
         self.dataset = dataset
         self.seed = seed
         self.sample_seconds: dict[int, tuple[float, float]] = {}
-        self._draw(0)
+        self._draw(first_epoch)
 
     def _draw(self, epoch: int) -> None:
         start = time.perf_counter()
@@ -149,6 +169,8 @@ def train(
     validation: Dataset | None = None,
     patience: int | None = None,
     out_dir: str | Path | None = None,
+    resume: bool = False,
+    tensorboard: str | Path | None = None,
     timings: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     k: int = 10,
@@ -167,8 +189,15 @@ def train(
             choose anything.
         patience: stop after this many epochs without a better best-epoch
             metric, and restore the weights of the best epoch (default: never stop).
-        out_dir: a folder for `history.csv` and `model.keras`, the model of the
-            best epoch.
+        out_dir: a folder for `history.csv`, `model.keras` (the model of the
+            best epoch) and `backup/`, the state after the last completed
+            epoch, removed when the fit ends.
+        resume: continue from the backup in `out_dir` where there is one: the
+            weights, the optimizer's state, the epoch logs and the next
+            epoch's negatives are those an uninterrupted fit would have.
+        tensorboard: a folder for TensorBoard logs (Keras's `TensorBoard`
+            callback): loss, HR@k and NDCG@k per epoch. Needs the tensorflow
+            and tensorboard packages, on any backend.
         timings: add `EpochTimes` (sample_seconds, train_seconds, eval_seconds).
         callbacks: more Keras callbacks, run after these.
         k: the cut-off of HR@k and NDCG@k (default 10).
@@ -184,15 +213,34 @@ def train(
         dataset.num_items,
     ):
         raise ArgumentError("validation", "must be a validation_split of the dataset")
-    samples = TrainingSamples(validation or dataset, negatives, batch_size, seed)
+    if resume and (out_dir is None or patience is not None):
+        raise ArgumentError("resume", "needs out_dir, and cannot be combined with patience")
+    if tensorboard is not None and None in map(
+        importlib.util.find_spec, ("tensorflow", "tensorboard")
+    ):
+        raise ArgumentError(
+            "tensorboard",
+            "needs TensorFlow and TensorBoard to write its logs: "
+            "pip install tensorflow tensorboard",
+        )
+    monitor = f"val_hr@{k}" if validation is not None else f"hr@{k}"
+    done: list[dict[str, float]] = []  # the epochs a resumed fit has already completed
+    backup = None
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        backup = EpochBackup(out / "backup")
+        if resume:
+            done = backup.restore(model)
+            _rewrite_history_csv(out / "history.csv", done)
+    samples = TrainingSamples(validation or dataset, negatives, batch_size, seed, len(done))
     evaluations = [RankingEvaluation(dataset, k)]
-    monitor = f"hr@{k}"
     if validation is not None:
         evaluations.insert(0, RankingEvaluation(validation, k, prefix="val_"))
-        monitor = f"val_hr@{k}"
     chain: list[keras.callbacks.Callback] = list(evaluations)
     if timings:
         chain.append(EpochTimes(samples, evaluations))
+    chain.append(StepProgbar())  # after the callbacks whose keys the epoch line shows
     if patience is not None:
         check_at_least("patience", patience, 1)
         chain.append(
@@ -200,25 +248,56 @@ def train(
                 monitor=monitor, mode="max", patience=patience, restore_best_weights=True
             )
         )
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    if tensorboard is not None:
+        chain.append(keras.callbacks.TensorBoard(str(tensorboard), write_graph=False))
+    if backup is not None:
+        best = max((row[monitor] for row in done), default=None)
         chain += [
-            HistoryCSV(str(out / "history.csv")),
+            HistoryCSV(str(out / "history.csv"), append=bool(done)),
             AtomicModelCheckpoint(
-                out / "model.keras", monitor=monitor, mode="max", save_best_only=True
+                out / "model.keras",
+                monitor=monitor,
+                mode="max",
+                save_best_only=True,
+                initial_value_threshold=best,
             ),
+            backup,
         ]
     chain += callbacks
-    return epoch_history(model.fit(samples, epochs=epochs, callbacks=chain, verbose=verbose))
+    if len(done) < epochs:
+        fitted = model.fit(
+            samples,
+            epochs=epochs,
+            initial_epoch=len(done),
+            callbacks=chain,
+            verbose=verbose,
+            shuffle=False,  # the samples are shuffled, by the seed; Keras would use `random`
+        )
+        done += epoch_history(fitted)
+    if backup is not None:
+        shutil.rmtree(backup.folder, ignore_errors=True)
+    return done
+
+
+def _rewrite_history_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    """history.csv as `HistoryCSV` wrote it for `rows`, dropping any later epoch."""
+    if not rows:
+        return
+    keys = ["epoch", *sorted(key for key in rows[0] if key != "epoch")]
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", newline="") as file:
+        writer = csv.DictWriter(file, keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
 
 
 def epoch_history(fitted: keras.callbacks.History) -> list[dict[str, float]]:
     """`model.fit`'s History as one dict per epoch: {"epoch": 1-based, "loss": ..., ...}."""
     logs = fitted.history
     return [
-        {"epoch": e + 1, **{key: float(values[e]) for key, values in logs.items()}}
-        for e in range(len(fitted.epoch))
+        {"epoch": epoch + 1, **{key: float(values[e]) for key, values in logs.items()}}
+        for e, epoch in enumerate(fitted.epoch)
     ]
 
 

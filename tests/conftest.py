@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from helpers import FileServer, NcfSplit, background_rows
 
+from ncf_keras import grouplens
 from ncf_keras.dataset import Dataset
 from ncf_keras.sources import synthetic
 
@@ -25,11 +27,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's $NCF_DATA_DIR, and 127.0.0.1 is never proxied."""
+    """No test sees the developer's $NCF_DATA_DIR, 127.0.0.1 is never proxied, and no
+    in-process download reaches the internet: the real URLs point at a closed port
+    unless a test publishes the file itself."""
     monkeypatch.delenv("NCF_DATA_DIR", raising=False)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    nowhere = _closed_port_url()
+    monkeypatch.setattr(grouplens, "ML_1M_ZIP", replace(grouplens.ML_1M_ZIP, url=nowhere))
+    for key, remote in list(grouplens.NCF_FILES.items()):
+        monkeypatch.setitem(grouplens.NCF_FILES, key, replace(remote, url=nowhere))
+
+
+def _closed_port_url(name: str = "ml-1m.zip") -> str:
+    """A URL on 127.0.0.1 where nothing listens."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/{name}"
 
 
 @pytest.fixture
@@ -63,7 +79,4 @@ def file_server(tmp_path: Path):
 @pytest.fixture
 def closed_port_url() -> str:
     """A URL on 127.0.0.1 where nothing listens."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/ml-1m.zip"
+    return _closed_port_url()

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import json
 import threading
 import zipfile
 from pathlib import Path
@@ -284,3 +285,41 @@ class FileServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+
+# --- the command line -------------------------------------------------------
+
+LAYERS = "16,8,4"  # a small MLP tower for fast tests
+
+
+def train_args(model: str, out: Path, *extra: str) -> list[str]:
+    """`train` arguments for a short, quiet run on the synthetic dataset."""
+    return [
+        "train",
+        "--model",
+        model,
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--layers",
+        LAYERS,
+        "--verbose",
+        "0",
+        *extra,
+    ]
+
+
+def read_metrics(run: Path) -> dict:
+    """A run folder's metrics.json."""
+    return json.loads((run / "metrics.json").read_text())
+
+
+def error_line(capsys) -> str:
+    """The single line the CLI printed on stderr."""
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ")
+    return lines[0]

@@ -20,7 +20,7 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras import sources
+from ncf_keras import grouplens
 from ncf_keras.download import RemoteFile, extract_zip, fetch, file_digest
 from ncf_keras.errors import DataError
 
@@ -209,9 +209,9 @@ def test_movielens_1m_downloads_verifies_and_extracts(tmp_path, file_server, mon
     archive = ml1m_zip(rows)
     url = file_server.publish("ml-1m.zip", archive)
     remote = RemoteFile(url, "ml-1m.zip", md5=md5_of(archive), sha256=sha256_of(archive))
-    monkeypatch.setattr(sources, "ML_1M_ZIP", remote)
+    monkeypatch.setattr(grouplens, "ML_1M_ZIP", remote)
     data_dir = tmp_path / "data"
-    dataset = sources.movielens_1m(data_dir)
+    dataset = grouplens.movielens_1m(data_dir)
     assert dataset.num_users == 12 and dataset.num_items == 150
     assert listing(data_dir) == ["ml-1m", "ml-1m.zip", "ml-1m/movies.dat", "ml-1m/ratings.dat"]
     assert (data_dir / "ml-1m" / "ratings.dat").read_bytes() == ratings_dat(rows)
@@ -222,9 +222,9 @@ def test_movielens_1m_refuses_a_corrupt_download(tmp_path, file_server, monkeypa
     archive = ml1m_zip(background_rows())
     url = file_server.publish("ml-1m.zip", archive)
     remote = RemoteFile(url, "ml-1m.zip", md5="f" * 32, sha256=sha256_of(archive))
-    monkeypatch.setattr(sources, "ML_1M_ZIP", remote)
+    monkeypatch.setattr(grouplens, "ML_1M_ZIP", remote)
     with pytest.raises(DataError, match=r"md5 mismatch"):
-        sources.movielens_1m(tmp_path / "data")
+        grouplens.movielens_1m(tmp_path / "data")
     assert not (tmp_path / "data").exists()
 
 
@@ -235,7 +235,7 @@ def test_movielens_1m_ncf_downloads_a_missing_split_file(tmp_path, file_server, 
     split.paths["negative"].unlink()
     url = file_server.publish("ml-1m.test.negative", data)
     remote = RemoteFile(url, "ml-1m.test.negative", sha256=sha256_of(data))
-    monkeypatch.setitem(sources.NCF_FILES, "negative", remote)
-    dataset = sources.movielens_1m_ncf(split.data_dir)
+    monkeypatch.setitem(grouplens.NCF_FILES, "negative", remote)
+    dataset = grouplens.movielens_1m_ncf(split.data_dir)
     assert split.paths["negative"].read_bytes() == data
     assert dataset.test_negatives[1].tolist() == split.negatives[1]

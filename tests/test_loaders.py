@@ -29,14 +29,13 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras import sources
+from ncf_keras import grouplens
 from ncf_keras.download import RemoteFile
 from ncf_keras.errors import DataError
+from ncf_keras.grouplens import movielens_1m, movielens_1m_ncf
 from ncf_keras.sources import (
     from_file,
     load_dataset,
-    movielens_1m,
-    movielens_1m_ncf,
     resolve_data_dir,
 )
 
@@ -62,10 +61,10 @@ def held_out_labels(dataset) -> dict[str, str]:
 @pytest.fixture
 def no_download(monkeypatch, closed_port_url):
     """Point the ML-1M download at a dead URL, so any download attempt fails loudly."""
-    monkeypatch.setattr(sources, "ML_1M_ZIP", RemoteFile(closed_port_url, "ml-1m.zip"))
-    for key, remote in list(sources.NCF_FILES.items()):
+    monkeypatch.setattr(grouplens, "ML_1M_ZIP", RemoteFile(closed_port_url, "ml-1m.zip"))
+    for key, remote in list(grouplens.NCF_FILES.items()):
         dead = RemoteFile(closed_port_url.replace("ml-1m.zip", remote.filename), remote.filename)
-        monkeypatch.setitem(sources.NCF_FILES, key, dead)
+        monkeypatch.setitem(grouplens.NCF_FILES, key, dead)
 
 
 # --- The user's own file: formats ------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ncf_keras import metrics, models
-from ncf_keras.callbacks import AtomicModelCheckpoint
+from ncf_keras.callbacks import AtomicModelCheckpoint, StepProgbar
 from ncf_keras.dataset import Dataset, validation_split
 from ncf_keras.errors import ArgumentError
 from ncf_keras.runs import write_json
@@ -296,3 +296,14 @@ def test_the_saved_model_is_the_best_epoch_not_the_last(tmp_path, small_syntheti
     assert hr[2] < max(hr[:2]) - 0.05, hr  # the scrambled last epoch is clearly worse
     saved = metrics.evaluate(keras.saving.load_model(tmp_path / "model.keras"), small_synthetic)
     assert saved["hr@10"] == pytest.approx(max(hr[:2]), abs=1.5 / small_synthetic.num_users)
+
+
+def test_the_progress_bar_stops_at_the_last_step(capsys):
+    """Keras reports a partial last execution of 32 steps as a full one (step 31 of 10);
+    `StepProgbar` counts 10 of 10."""
+    progbar = StepProgbar()
+    progbar.set_params({"verbose": 1, "epochs": 1, "steps": 10})
+    progbar.on_epoch_begin(0)
+    progbar.on_train_batch_end(31, {"loss": 0.5})
+    assert progbar.seen == 10
+    assert "10/10" in capsys.readouterr().out
