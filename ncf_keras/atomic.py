@@ -122,6 +122,8 @@ def _locked(folder: Path) -> Iterator[None]:
                 ) from None
             lock.unlink(missing_ok=True)  # left by a process that died
             continue
+        except OSError as e:
+            raise DataError(f"{folder}: cannot write there ({e.strerror})") from None
         with os.fdopen(descriptor, "w") as file:
             file.write(owner)
         break

@@ -236,6 +236,6 @@ def test_movielens_1m_ncf_downloads_a_missing_split_file(tmp_path, file_server, 
     url = file_server.publish("ml-1m.test.negative", data)
     remote = RemoteFile(url, "ml-1m.test.negative", sha256=sha256_of(data))
     monkeypatch.setitem(grouplens.NCF_FILES, "negative", remote)
-    dataset = grouplens.movielens_1m_ncf(split.data_dir)
+    dataset = grouplens.movielens_1m_ncf(split.data_dir, titles=False)
     assert split.paths["negative"].read_bytes() == data
     assert dataset.test_negatives[1].tolist() == split.negatives[1]

@@ -443,9 +443,10 @@ def test_movielens_1m_ncf_titles_come_from_item_map_and_movies(ncf_split, no_dow
 
 
 def test_movielens_1m_ncf_without_titles(tmp_path, no_download):
-    """Without item_map.tsv the titles are unknown and items show their ids."""
+    """Without item_map.tsv or ml-1m.zip, and offline, items show their ids, with a warning."""
     split = NcfSplit(tmp_path / "data").write(titles=False)
-    dataset = movielens_1m_ncf(split.data_dir)
+    with pytest.warns(UserWarning, match="items show their ids, not titles"):
+        dataset = movielens_1m_ncf(split.data_dir)
     assert dataset.item_titles is None
     assert dataset.title(7) == "item 7"
 

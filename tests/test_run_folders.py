@@ -321,3 +321,10 @@ def test_negatives_too_many_for_memory_are_refused_before_drawing(
     line = error_line(capsys)
     assert line.startswith("error: --negatives is too large: one epoch's")
     assert "GiB are available" in line
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_out_folder_where_nothing_can_be_written_is_one_line(capsys):
+    out = Path("/proc/ncf-keras-test-run")
+    assert main(train_args("gmf", out)) == 2
+    assert error_line(capsys).startswith(f"error: {out}: cannot write there (")
