@@ -18,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+import scale
 import speed_tables
 from quality_tables import COMPACT_COLUMNS, distinct, footnote, quality_table, tuning_table
 
@@ -97,6 +98,20 @@ def speed_section(speed: dict | None, time_to_quality: dict | None) -> list[str]
     return [*parts, "", *commands_block(commands), ""]
 
 
+def scale_section(results: dict) -> list[str]:
+    """The scale table (`scale.py`) with its slopes and how it was measured."""
+    return [
+        "### Scale (ML-20M-like synthetic data, NeuMF-8)",
+        "",
+        scale.scale_table(results),
+        "",
+        *scale.scale_notes(results),
+        "",
+        *commands_block([results["environment"]["command"]]),
+        "",
+    ]
+
+
 def read(name: str, results_dir: Path) -> dict | None:
     """The JSON file `name` in `results_dir`, or None if there is none."""
     path = results_dir / name
@@ -121,6 +136,9 @@ def benchmarks_text(results_dir: Path = RESULTS) -> str:
     )
     if speed or time_to_quality:
         parts += speed_section(speed, time_to_quality)
+    scaling = read("scale.json", results_dir)
+    if scaling:
+        parts += scale_section(scaling)
     return "\n".join(parts)
 
 

@@ -6,7 +6,9 @@ module imports what it needs. One concept per module:
 * `dataset`: the `Dataset` form, leave-one-out and the validation hold-out.
 * `sources`: where datasets come from: the data folder, a dataset by name,
   synthetic data and your own file.
-* `grouplens`: GroupLens MovieLens-1M and the NCF paper's split of it, with titles.
+* `grouplens`: GroupLens MovieLens-1M, -20M, -25M and -32M, and the NCF paper's
+  split of ML-1M, with titles.
+* `generator`: synthetic interaction logs shaped like ML-20M, at any size.
 * `parsing`: reading delimited tables (dialect sniffed) with errors that name the line.
 * `download`: fetching files into the data folder, checksum-verified.
 * `sampling`: uniform negative sampling and the seeded random streams.
@@ -16,13 +18,14 @@ module imports what it needs. One concept per module:
 * `callbacks`: per-epoch ranking metrics, timings, history and checkpoints.
 * `training`: the per-epoch training data, `compile_model` and `train`.
 * `runs`: the run folders that `train_run` writes, and reading them back.
+* `distribution`: many devices and hosts with `keras.distribution` (JAX).
 * `atomic`: folders that appear complete or not at all: lock, partial folder, rename.
 * `recommend`: the top unseen items for a user.
 * `plots`, `diagrams`: hit-rate curves, and pictures of a model's layers.
 * `notebook`: helpers the notebooks use to show and check their work.
 * `settings`, `errors`, `backend`, `paper`: defaults and checks, exceptions,
   a quiet Keras import, and the paper's numbers.
-* `cli`: `python -m ncf_keras`.
+* `cli`, `arguments`: `python -m ncf_keras`, and its flags.
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,8 @@
 """Command line: `python -m ncf_keras {train,evaluate,recommend,plot} ...`.
 
-Every bad input ends in one line on stderr, `error: ...`, and exit status 2.
+The flags, their help and defaults are in `ncf_keras.arguments`; this module
+runs the commands. Every bad input ends in one line on stderr, `error: ...`,
+and exit status 2.
 The package's errors name Python arguments (`batch_size`); this module prints
 its flags (`--batch-size`) instead. Keras and the data code are imported only
 once a command runs, so `--help` answers at once.
@@ -15,11 +17,9 @@ import warnings
 from pathlib import Path
 
 from ncf_keras import settings
+from ncf_keras.arguments import build_parser
 from ncf_keras.errors import ArgumentError, DataError
 
-DATA_DIR_HELP = (
-    "data folder (default: $NCF_DATA_DIR, else data/; evaluate and recommend: the run's)"
-)
 FLAGS = {"learning_rate": "--lr", "pretrained": "--pretrain-gmf/--pretrain-mlp"}
 
 
@@ -33,157 +33,23 @@ def one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
-def _layer_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return sizes
+def check_distribution_args(args: argparse.Namespace) -> None:
+    """Refuse --distribute and the multi-host flags where they cannot work."""
+    from ncf_keras.backend import selected_backend
 
+    multi_host = args.coordinator is not None or args.num_processes != 1
+    if multi_host and (args.coordinator is None or args.distribute is None):
+        raise DataError("--coordinator and --num-processes go together, with --distribute")
+    if args.distribute is not None and selected_backend() != "jax":
+        raise DataError(
+            f"--distribute needs KERAS_BACKEND=jax: Keras's distribution API is "
+            f"JAX-only, and this run uses {selected_backend()}"
+        )
+    if multi_host:
+        settings.check_number("coordinator_timeout", args.coordinator_timeout, 0, strict=True)
+        from ncf_keras.distribution import initialize
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ncf_keras", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    t = commands.add_parser("train", help="train a model and save a run folder")
-    t.add_argument(
-        "--model",
-        choices=settings.MODEL_NAMES,
-        required=True,
-        help="gmf, mlp, neumf, or mf (plain matrix factorisation with biases)",
-    )
-    t.add_argument(
-        "--dataset",
-        default="ml-1m",
-        help="ml-1m, ml-1m-ncf, synthetic, or a CSV/TSV path (default: ml-1m)",
-    )
-    t.add_argument(
-        "--epochs", type=int, default=settings.EPOCHS, help="epochs to train (default: 20)"
-    )
-    t.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="the run folder to write; it appears only once complete",
-    )
-    t.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the run already in --out (default: refuse)",
-    )
-    t.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the interrupted run of --out from its last completed epoch, "
-        "with the same settings (default: start afresh)",
-    )
-    t.add_argument(
-        "--tensorboard",
-        type=Path,
-        metavar="DIR",
-        default=None,
-        help="write TensorBoard logs there: loss, HR@10, NDCG@10 per epoch (default: none)",
-    )
-    t.add_argument(
-        "--factors",
-        type=int,
-        default=settings.FACTORS,
-        help="GMF and MF embedding size (default: 8)",
-    )
-    t.add_argument(
-        "--layers",
-        type=_layer_sizes,
-        default=list(settings.LAYERS),
-        help="MLP sizes; the first is both embeddings together (default: 64,32,16,8)",
-    )
-    t.add_argument(
-        "--negatives",
-        type=int,
-        default=settings.NEGATIVES,
-        help="negatives per positive (default: 4)",
-    )
-    t.add_argument(
-        "--batch-size",
-        type=int,
-        default=settings.BATCH_SIZE,
-        help="training rows per step (default: 1024)",
-    )
-    t.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="learning rate (default: 0.003; 0.001 when fine-tuning pre-trained NeuMF)",
-    )
-    t.add_argument(
-        "--optimizer",
-        default=None,
-        choices=settings.OPTIMIZER_NAMES,
-        help="(default: adam; sgd when fine-tuning pre-trained NeuMF, as in the paper)",
-    )
-    t.add_argument(
-        "--l2",
-        type=float,
-        default=0.0,
-        help="L2 on the embeddings each example looks up (default: 0)",
-    )
-    t.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="fixes the split, the negatives and the weights (default: 0)",
-    )
-    t.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    t.add_argument(
-        "--pretrain-gmf",
-        type=Path,
-        metavar="RUN_DIR",
-        help="a GMF run to start NeuMF from, with --pretrain-mlp (default: none)",
-    )
-    t.add_argument(
-        "--pretrain-mlp",
-        type=Path,
-        metavar="RUN_DIR",
-        help="an MLP run to start NeuMF from, with --pretrain-gmf (default: none)",
-    )
-    t.add_argument(
-        "--alpha",
-        type=float,
-        default=None,
-        help="weight of GMF in the pre-trained output layer, 0 to 1 (default: 0.5)",
-    )
-    t.add_argument(
-        "--verbose",
-        type=int,
-        default=1,
-        choices=[0, 1, 2],
-        help="Keras progress: 0 silent, 1 bar, 2 one line per epoch (default: 1)",
-    )
-
-    e = commands.add_parser("evaluate", help="evaluate a run's saved model")
-    e.add_argument("--run", type=Path, required=True, help="a run folder written by train")
-    e.add_argument(
-        "--full-ranking",
-        action="store_true",
-        help="rank among all unseen items instead of the 99 sampled negatives (default: off)",
-    )
-    e.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-
-    r = commands.add_parser("recommend", help="top-N unseen items for a user")
-    r.add_argument("--run", type=Path, required=True, help="a run folder written by train")
-    r.add_argument("--user", required=True, help="the user's id as in the dataset's file")
-    r.add_argument("--top", type=int, default=10, help="items to list (default: 10)")
-    r.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-
-    p = commands.add_parser("plot", help="HR@10 curves of several runs in one figure")
-    p.add_argument(
-        "runs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders written by train"
-    )
-    p.add_argument("--out", type=Path, required=True, help="the PNG to write")
-    return parser
+        initialize(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +106,7 @@ def check_train_args(args: argparse.Namespace) -> bool:
 
 def cmd_train(args: argparse.Namespace) -> None:
     pretrained = check_train_args(args)
+    check_distribution_args(args)  # multi-host: joins the others before Keras runs anything
     from ncf_keras.backend import import_keras_quietly
 
     import_keras_quietly()
@@ -252,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.dataset = str(Path(args.dataset).resolve())
     # ... and the data folder where it was found, even when $NCF_DATA_DIR named it.
     args.data_dir = str(resolve_data_dir(args.data_dir).resolve())
-    dataset = load_dataset(args.dataset, args.data_dir, args.seed)
+    dataset = load_dataset(args.dataset, args.data_dir, args.seed, args.test_negatives)
     sources = None
     if pretrained:
         sources = (
@@ -286,12 +153,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         verbose=args.verbose,
         extra_config={
             "data_dir": args.data_dir,
+            "test_negatives": args.test_negatives,
             "pretrain_gmf": None if args.pretrain_gmf is None else str(args.pretrain_gmf),
             "pretrain_mlp": None if args.pretrain_mlp is None else str(args.pretrain_mlp),
         },
         overwrite=args.overwrite,
         resume=args.resume,
         tensorboard=args.tensorboard,
+        distribute=args.distribute,
     )
     best = metrics["best"]
     print(
@@ -313,7 +182,12 @@ def _load_run(run: Path, data_dir: str | None):
 
     metrics = read_run(run)
     config = metrics["config"]
-    dataset = load_dataset(metrics["dataset"], data_dir or config.get("data_dir"), config["seed"])
+    dataset = load_dataset(
+        metrics["dataset"],
+        data_dir or config.get("data_dir"),
+        config["seed"],
+        config.get("test_negatives", 99),
+    )
     return metrics, dataset, load_run_model(run, dataset)
 
 
@@ -322,7 +196,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     _, dataset, model = _load_run(args.run, args.data_dir)
     result = evaluate(model, dataset, full_ranking=args.full_ranking)
-    protocol = "full ranking" if args.full_ranking else "sampled (99 negatives)"
+    negatives = dataset.test_negatives.shape[1]
+    protocol = "full ranking" if args.full_ranking else f"sampled ({negatives} negatives)"
     print(json.dumps({"run": str(args.run), "protocol": protocol, **result}, indent=2))
 
 

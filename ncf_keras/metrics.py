@@ -79,23 +79,40 @@ def sampled_ranks(model: keras.Model, dataset: Dataset) -> np.ndarray:
     return rank_among(scores[:, 0], scores[:, 1:], valid)
 
 
-def full_ranks(model: keras.Model, dataset: Dataset, rows_per_pass: int = 1 << 21) -> np.ndarray:
+def full_ranks(
+    model: keras.Model,
+    dataset: Dataset,
+    rows_per_pass: int = 1 << 21,
+    users: np.ndarray | None = None,
+) -> np.ndarray:
     """Rank of each user's test item among all items outside its training history.
 
     Scores users in chunks of about `rows_per_pass` (user, item) pairs, so
-    memory stays bounded whatever the catalogue size. Returns shape (num_users,).
+    memory stays bounded whatever the catalogue size.
+
+    Args:
+        model: scores (user, item) pairs.
+        dataset: its test items are ranked.
+        rows_per_pass: (user, item) pairs scored per call of the model.
+        users: int, shape (n,): the users to rank (default: every user).
+
+    Returns: int64, shape (n,), in the order of `users`.
     """
+    users = np.arange(dataset.num_users) if users is None else np.asarray(users, np.int64)
     n_items = dataset.num_items
     chunk = max(1, rows_per_pass // n_items)
-    ranks = np.empty(dataset.num_users, np.int64)
-    for start in range(0, dataset.num_users, chunk):
-        users = np.arange(start, min(start + chunk, dataset.num_users))
-        scores = score(model, np.repeat(users, n_items), np.tile(np.arange(n_items), len(users)))
-        scores = scores.reshape(len(users), n_items)
-        lo, hi = dataset.user_offsets[users[0]], dataset.user_offsets[users[-1] + 1]
-        scores[dataset.train_users[lo:hi] - start, dataset.train_items[lo:hi]] = -np.inf
-        positive = scores[np.arange(len(users)), dataset.test_items[users]]
-        ranks[users] = (scores >= positive[:, None]).sum(axis=1) - 1  # minus the item itself
+    ranks = np.empty(len(users), np.int64)
+    for start in range(0, len(users), chunk):
+        block = users[start : start + chunk]
+        scores = score(model, np.repeat(block, n_items), np.tile(np.arange(n_items), len(block)))
+        scores = scores.reshape(len(block), n_items)
+        # Every training item of the block's users, as (row in block, item): ruled out.
+        first, counts = dataset.user_offsets[block], np.diff(dataset.user_offsets)[block]
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        seen = dataset.train_items[np.repeat(first, counts) + within]
+        scores[np.repeat(np.arange(len(block)), counts), seen] = -np.inf
+        positive = scores[np.arange(len(block)), dataset.test_items[block]]
+        ranks[start : start + len(block)] = (scores >= positive[:, None]).sum(axis=1) - 1
     return ranks
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import keras
 
+from ncf_keras import distribution as distribution_lib
 from ncf_keras.atomic import partial_path, writing
 from ncf_keras.dataset import Dataset
 from ncf_keras.download import file_digest
@@ -71,6 +72,7 @@ def train_run(
     overwrite: bool = False,
     resume: bool = False,
     tensorboard: str | Path | None = None,
+    distribute: str | keras.distribution.Distribution | None = None,
 ) -> dict:
     """Train one model and write its whole run folder; return its metrics.json content.
 
@@ -97,6 +99,11 @@ def train_run(
         resume: continue the interrupted run of `out_dir` from its last
             completed epoch, if there is one; its settings must be these.
         tensorboard: a folder for TensorBoard logs, as in `training.train`.
+        distribute: None (default): one device; "data": every batch split over
+            all devices; "model": the embedding tables split over all devices;
+            or a `keras.distribution.Distribution` (`distribution.make_distribution`).
+            JAX backend only; the model is built and compiled under it, and
+            metrics.json records config.devices.
 
     Raises:
         DataError: `out_dir` holds a run and `overwrite` is False, another
@@ -104,15 +111,27 @@ def train_run(
     """
     if pretrained is not None and name != "neumf":
         raise ArgumentError("pretrained", f"initialises NeuMF only, not {name!r}")
-    if model is None:
-        keras.utils.set_random_seed(seed)
-        model = build_model(name, dataset.num_users, dataset.num_items, factors, layers, l2)
-    if pretrained is not None:
-        load_pretrained(model, *pretrained, alpha=alpha)
+    given = model
+
+    def build() -> keras.Model:
+        if given is not None:
+            return given
+        return build_model(name, dataset.num_users, dataset.num_items, factors, layers, l2)
+
+    distribution = distribute
+    if isinstance(distribute, str):
+        distribution = distribution_lib.make_distribution(distribute, build)
+        distribution_lib.check_batch_size(batch_size, distribution)
     optimizer = optimizer or ("sgd" if pretrained else "adam")
     if learning_rate is None:
         learning_rate = FINE_TUNE_LEARNING_RATE if pretrained else LEARNING_RATE
-    compile_model(model, optimizer, learning_rate)
+    with distribution_lib.scope(distribution):  # Keras places variables where they are made
+        if model is None:
+            keras.utils.set_random_seed(seed)
+            model = build()
+        if pretrained is not None:
+            load_pretrained(model, *pretrained, alpha=alpha)
+        compile_model(model, optimizer, learning_rate)
     source = source or dataset.name
     config = {
         "model": name,
@@ -129,6 +148,7 @@ def train_run(
         "seed": seed,
         "pretrained": pretrained is not None,
         "alpha": alpha if pretrained is not None else None,
+        "devices": distribution_lib.device_count(distribution),
         **(extra_config or {}),
     }
     with writing(
@@ -152,6 +172,7 @@ def train_run(
             timings=timings,
             callbacks=callbacks,
             verbose=verbose,
+            distribute=distribution,
         )
         (partial / "start.json").unlink()
         return write_run(partial, name, source, config, history, dataset)

@@ -42,9 +42,21 @@ class UnseenItems:
     """
 
     def __init__(self, users: np.ndarray, items: np.ndarray, num_users: int, num_items: int):
-        order = np.lexsort((items, users))
-        users = np.asarray(users, np.int64)[order]
-        items = np.asarray(items, np.int64)[order]
+        keys = np.asarray(users, np.int64) * num_items + np.asarray(items, np.int64)
+        if len(keys) > 1 and (keys[1:] < keys[:-1]).any():
+            keys = np.sort(keys)  # one sort of int64 keys: ~15 times faster than a lexsort
+        self._build(keys, num_users, num_items)
+
+    @classmethod
+    def from_sorted_keys(cls, keys: np.ndarray, num_users: int, num_items: int) -> UnseenItems:
+        """The sampler for seen pairs given as sorted, distinct int64 keys
+        `user * num_items + item`, shape (n,): no sort at all."""
+        unseen = cls.__new__(cls)
+        unseen._build(keys, num_users, num_items)
+        return unseen
+
+    def _build(self, keys: np.ndarray, num_users: int, num_items: int) -> None:
+        users, items = np.divmod(keys, num_items)
         self.num_items = num_items
         self.offsets = np.searchsorted(users, np.arange(num_users + 1))
         self.num_unseen = num_items - np.diff(self.offsets)
@@ -69,7 +81,11 @@ class UnseenItems:
                 "no negative can be drawn"
             )
         ranks = (rng.random(len(users)) * available).astype(np.int64)  # uniform in [0, available)
-        seen_below = np.searchsorted(self._keys, users * self.num_items + ranks, side="right")
+        queries = users * self.num_items + ranks
+        # Sorted queries make searchsorted some 50 times faster on large data.
+        rank = np.argsort(queries, kind="stable")
+        seen_below = np.empty(len(queries), np.int64)
+        seen_below[rank] = np.searchsorted(self._keys, queries[rank], side="right")
         return (ranks + seen_below - self.offsets[users]).astype(np.int32)
 
     def sample_distinct(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,16 +102,25 @@ class UnseenItems:
                 f"user {user} has only {self.num_unseen[user]} unseen items; "
                 f"cannot draw {n} distinct negatives"
             )
-        rows = np.repeat(users, n)
-        drawn = self.sample(rows, rng).reshape(len(users), n)
-        while True:  # redraw repeats until every row is distinct; symmetric, so still uniform
-            order = np.argsort(drawn, axis=1, kind="stable")
-            ranked = np.take_along_axis(drawn, order, axis=1)
-            repeat = np.zeros_like(drawn, dtype=bool)
+        drawn = self.sample(np.repeat(users, n), rng).reshape(len(users), n)
+        ranked = np.sort(drawn, axis=1)
+        active = np.flatnonzero((ranked[:, 1:] == ranked[:, :-1]).any(axis=1))
+        # Redraw repeats until every row is distinct; symmetric, so still uniform. Only
+        # rows that had a repeat are looked at again: the draws are those of redrawing
+        # repeats over the whole matrix, in row-major order, at a fraction of the cost.
+        while len(active):
+            rows = drawn[active]
+            order = np.argsort(rows, axis=1, kind="stable")
+            ranked = np.take_along_axis(rows, order, axis=1)
+            repeat = np.zeros_like(rows, dtype=bool)
             np.put_along_axis(repeat, order[:, 1:], ranked[:, 1:] == ranked[:, :-1], axis=1)
-            if not repeat.any():
-                return drawn
-            drawn[repeat] = self.sample(rows.reshape(drawn.shape)[repeat], rng)
+            has_repeat = repeat.any(axis=1)
+            active, rows, repeat = active[has_repeat], rows[has_repeat], repeat[has_repeat]
+            if len(active):
+                owners = np.broadcast_to(users[active][:, None], rows.shape)
+                rows[repeat] = self.sample(owners[repeat], rng)
+                drawn[active] = rows
+        return drawn
 
 
 def training_instances(

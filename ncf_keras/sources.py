@@ -1,9 +1,12 @@
-"""Where datasets come from: four sources, one `Dataset` form.
+"""Where datasets come from: five sources, one `Dataset` form.
 
 * `"ml-1m"`: GroupLens MovieLens-1M, split here by leave-one-out, and
-* `"ml-1m-ncf"`: the NCF paper's own split of ML-1M, with its 99 test negatives
-  (both in `ncf_keras.grouplens`);
-* `"synthetic"`: a seeded generator with planted latent structure.
+* `"ml-1m-ncf"`: the NCF paper's own split of ML-1M, with its 99 test negatives;
+* `"ml-20m"`, `"ml-25m"`, `"ml-32m"`: the larger GroupLens sets (20M, 25M and
+  32M ratings), split by leave-one-out (all in `ncf_keras.grouplens`);
+* `"synthetic"`: a small seeded generator with planted latent structure;
+  `"synthetic:ml-20m"` and `"synthetic:users=U,items=I,interactions=N,seed=S"`:
+  ML-20M-like logs at any scale (`ncf_keras.generator`).
 * a path: the user's own delimited file of (user, item[, rating[, timestamp]]):
   comma, semicolon, tab or whitespace separated, RFC 4180 quotes allowed.
 
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ncf_keras import generator
 from ncf_keras.dataset import TEST_NEGATIVES, Dataset, leave_one_out
 from ncf_keras.errors import DataError
 from ncf_keras.parsing import (
@@ -32,6 +36,7 @@ from ncf_keras.parsing import (
     time_column,
 )
 from ncf_keras.sampling import random_stream
+from ncf_keras.settings import check_at_least, check_memory
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -58,28 +63,111 @@ def data_dir_origin(data_dir: str | os.PathLike | None = None) -> str:
     return "from $NCF_DATA_DIR" if env else default
 
 
-NAMED_DATASETS = ("ml-1m", "ml-1m-ncf", "synthetic")
+NAMED_DATASETS = ("ml-1m", "ml-1m-ncf", "ml-20m", "ml-25m", "ml-32m", "synthetic")
+SYNTHETIC_KEYS = ("users", "items", "interactions", "seed")
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, seed: int = 0) -> Dataset:
-    """Load "ml-1m", "ml-1m-ncf", "synthetic" or a path to an interactions file.
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    test_negatives: int = TEST_NEGATIVES,
+) -> Dataset:
+    """Load a named dataset (NAMED_DATASETS), a "synthetic:..." log, or an interactions file.
 
-    `seed` draws the test negatives where the source does not fix them.
+    Args:
+        name: "ml-1m", "ml-1m-ncf", "ml-20m", "ml-25m", "ml-32m", "synthetic",
+            "synthetic:ml-20m", "synthetic:users=U,items=I,interactions=N,seed=S"
+            (see `synthetic_log`), or the path of a file (see `from_file`).
+        data_dir: the data folder (see `resolve_data_dir`).
+        seed: draws the test negatives where the source does not fix them.
+        test_negatives: items each held-out item is ranked against (default 99,
+            the paper's; 999 for the MLPerf protocol). ml-1m-ncf takes 99 only.
     """
     from ncf_keras import grouplens  # it reads files through this module's `from_file`
 
+    check_at_least("test_negatives", test_negatives, 1)
     if name == "ml-1m":
-        return grouplens.movielens_1m(data_dir, seed)
+        return grouplens.movielens_1m(data_dir, seed, test_negatives)
     if name == "ml-1m-ncf":
-        return grouplens.movielens_1m_ncf(data_dir)
+        return grouplens.movielens_1m_ncf(data_dir, test_negatives=test_negatives)
+    if name in grouplens.CSV_ZIPS:
+        return grouplens.movielens_csv(name, data_dir, seed, test_negatives)
     if name == "synthetic":
-        return synthetic(seed=seed)
+        return synthetic(seed=seed, test_negatives=test_negatives)
+    if name.startswith("synthetic:"):
+        return synthetic_log(name, seed, test_negatives)
     if Path(name).is_file():
-        return from_file(name, seed)
+        return from_file(name, seed, test_negatives=test_negatives)
     raise DataError(
-        f"unknown dataset {name!r}: use {', '.join(NAMED_DATASETS)} "
-        "or the path of an existing interactions file"
+        f"unknown dataset {name!r}: use {', '.join(NAMED_DATASETS)}, synthetic:ml-20m, "
+        "synthetic:users=U,items=I,interactions=N, or the path of an existing interactions file"
     )
+
+
+def synthetic_sizes(spec: str) -> dict[str, int]:
+    """The sizes a "synthetic:..." name asks for: {"users", "items", "interactions", "seed"}.
+
+    "synthetic:ml-20m" is ML-20M's sizes; "synthetic:users=U,items=I,
+    interactions=N,seed=S" sets any of them (whole numbers, "_" allowed between
+    digits), the rest being ML-20M's; "seed" is None unless given. One-line
+    DataError for an unknown key or a bad value.
+    """
+    body = spec.removeprefix("synthetic:")
+    sizes: dict = {**generator.ML_20M, "seed": None}
+    if body == "ml-20m":
+        return sizes
+    accepted = f"accepted keys: {', '.join(SYNTHETIC_KEYS)} (or synthetic:ml-20m)"
+    for part in body.split(","):
+        key, equals, value = part.partition("=")
+        key = key.strip()
+        if key not in SYNTHETIC_KEYS or not equals:
+            what = f"unknown key {key!r}" if key not in SYNTHETIC_KEYS else f"{key!r} has no value"
+            raise DataError(f"dataset {spec!r}: {what}; {accepted}, e.g. synthetic:users=1000")
+        try:
+            sizes[key] = int(value.strip())
+        except ValueError:
+            raise DataError(
+                f"dataset {spec!r}: {key}={value.strip()!r} is not a whole number; "
+                f"{accepted}, e.g. {key}=1000"
+            ) from None
+        if sizes[key] < 0:
+            raise DataError(f"dataset {spec!r}: {key}={sizes[key]} must not be negative")
+    return sizes
+
+
+def synthetic_log(spec: str, seed: int = 0, test_negatives: int = TEST_NEGATIVES) -> Dataset:
+    """An ML-20M-like log at any scale (`ncf_keras.generator`), split by leave-one-out.
+
+    Args:
+        spec: "synthetic:ml-20m" (138,493 users, 26,744 items, 20,000,263
+            interactions) or "synthetic:users=U,items=I,interactions=N,seed=S",
+            every key optional (see `synthetic_sizes`).
+        seed: draws the test negatives; also the log's seed unless `spec` sets one.
+        test_negatives: items each held-out item is ranked against (default 99).
+
+    Refuses, before drawing anything, sizes that cannot be drawn, items too few
+    for `test_negatives`, and a log that would not fit in the available memory
+    (ArgumentError naming `dataset`, about `generator.BYTES_PER_INTERACTION`
+    bytes per interaction).
+    """
+    sizes = synthetic_sizes(spec)
+    users, items, interactions = sizes["users"], sizes["items"], sizes["interactions"]
+    generator.check_sizes(users, items, interactions)
+    if items // 2 + test_negatives > items:  # a user may hold half the items
+        raise DataError(
+            f"dataset {spec!r}: items={items:,} is too few for {test_negatives} test negatives "
+            f"(a user may have half the items); use items >= {2 * test_negatives}"
+        )
+    check_memory(
+        "dataset",
+        interactions * generator.BYTES_PER_INTERACTION,
+        f"{spec}'s {interactions:,} interactions",
+    )
+    log = generator.interaction_log(
+        users, items, interactions, seed if sizes["seed"] is None else sizes["seed"]
+    )
+    return leave_one_out(spec, *log, seed, test_negatives=test_negatives)
 
 
 def synthetic(
@@ -88,6 +176,7 @@ def synthetic(
     interactions_per_user: int = 30,
     factors: int = 8,
     seed: int = 0,
+    test_negatives: int = TEST_NEGATIVES,
 ) -> Dataset:
     """Seeded implicit feedback with planted latent structure, for tests and CI.
 
@@ -96,12 +185,13 @@ def synthetic(
     steeply with the dot product (Gumbel top-k). The pick order is random, so the
     held-out item is one more draw from the user's taste: a model that learns
     the structure beats random ranking (HR@10 ~ 0.10) by far. Memory is
-    num_users x num_items floats.
+    num_users x num_items floats. `test_negatives` (default 99) are drawn per
+    user; for logs at scale see `synthetic_log`.
     """
-    if num_items < interactions_per_user + TEST_NEGATIVES:
+    if num_items < interactions_per_user + test_negatives:
         raise DataError(
             f"synthetic: num_items={num_items} must be at least "
-            f"interactions_per_user + {TEST_NEGATIVES}"
+            f"interactions_per_user + {test_negatives} (the test negatives)"
         )
     if interactions_per_user < 2:
         raise DataError("synthetic: interactions_per_user must be at least 2")
@@ -114,14 +204,18 @@ def synthetic(
     picks = np.argsort(-(logits + gumbel), axis=1)[:, :interactions_per_user]
     picks = rng.permuted(picks, axis=1)  # random order in time
     users = np.repeat(np.arange(num_users), interactions_per_user)
-    return leave_one_out("synthetic", users, picks.ravel(), None, seed)
+    return leave_one_out("synthetic", users, picks.ravel(), None, seed, None, test_negatives)
 
 
 TIME_COLUMNS = ("timestamp", "time", "ts", "date", "datetime", "order", "seq", "position")
 
 
 def from_file(
-    path: str | os.PathLike, seed: int = 0, name: str | None = None, item_titles: dict | None = None
+    path: str | os.PathLike,
+    seed: int = 0,
+    name: str | None = None,
+    item_titles: dict | None = None,
+    test_negatives: int = TEST_NEGATIVES,
 ) -> Dataset:
     """The user's own interactions: CSV or TSV (optionally .gz), with or without header.
 
@@ -136,6 +230,7 @@ def from_file(
     from the first lines by `parsing.sniff_dialect`; fields may be quoted as in
     RFC 4180 ("1","2" or "a,b",x). The first line is a header when its
     rating/time fields are not numbers, or when it names a "user" or "item" column.
+    `seed` draws `test_negatives` (default 99) items per user.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -168,5 +263,11 @@ def from_file(
     if "order" in roles:
         order = time_column(df[roles.index("order")], roles.index("order"), str(path), header)
     return leave_one_out(
-        name or path.name, df[0].to_numpy(), df[1].to_numpy(), order, seed, item_titles
+        name or path.name,
+        df[0].to_numpy(),
+        df[1].to_numpy(),
+        order,
+        seed,
+        item_titles,
+        test_negatives,
     )

@@ -6,7 +6,8 @@
 * `train` fits with the callbacks of `ncf_keras.callbacks`: HR@K and NDCG@K
   after every epoch, optionally a validation hold-out that chooses the best
   epoch, timings, TensorBoard logs, and, given a folder, the history, the best
-  model and a backup to resume from.
+  model and a backup to resume from; on one device or, with `distribute`, on
+  many (`ncf_keras.distribution`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import keras
 
+from ncf_keras import distribution as distribution_lib
 from ncf_keras.callbacks import (
     AtomicModelCheckpoint,
     EpochBackup,
@@ -60,6 +62,11 @@ class TrainingSamples(keras.utils.PyDataset):
     with b = batch_size (the last batch may be smaller). Epoch e's rows come from
     `random_stream(seed, "epoch", e)`, so a seed fixes every epoch's rows.
 
+    For many devices, every batch must split evenly: the last one is cut to a
+    multiple of `multiple_of`, leaving out fewer than `multiple_of` of the
+    epoch's (shuffled) rows, and a process of a multi-process run serves only
+    its `shard` of every batch.
+
     A new epoch's negatives are drawn when an epoch begins after every batch of
     the current draw has been served. Counting epochs that way, rather than
     counting `on_epoch_begin` calls, stays right when Keras peeks at a batch
@@ -71,6 +78,11 @@ class TrainingSamples(keras.utils.PyDataset):
         batch_size: rows per batch (default 1024).
         seed: seeds every epoch's negatives and order.
         first_epoch: the 0-based epoch served first (default 0; more when resuming).
+        multiple_of: every batch's rows are a multiple of it (default 1): the
+            number of devices each batch is split over.
+        shard: (index, count): serve the index-th of `count` equal parts of
+            every batch (default (0, 1), all of it): this process's part in a
+            multi-process run.
 
     Raises ArgumentError, before drawing, when one epoch's rows would not fit
     in the memory available (about 64 bytes per row while drawing).
@@ -87,10 +99,14 @@ class TrainingSamples(keras.utils.PyDataset):
         batch_size: int = BATCH_SIZE,
         seed: int = 0,
         first_epoch: int = 0,
+        multiple_of: int = 1,
+        shard: tuple[int, int] = (0, 1),
     ):
         super().__init__()
         self.negatives = check_at_least("negatives", negatives, 1)
         self.batch_size = check_at_least("batch_size", batch_size, 1)
+        self.multiple_of = check_at_least("multiple_of", multiple_of, 1)
+        self.shard = shard
         rows = len(dataset.train_users) * (1 + negatives)
         check_memory("negatives", rows * BYTES_PER_ROW, f"one epoch's {rows:,} training rows")
         self.dataset = dataset
@@ -110,6 +126,8 @@ class TrainingSamples(keras.utils.PyDataset):
         )
         self.epoch = epoch
         self._served = 0
+        # The last batch, cut to a multiple of `multiple_of`.
+        self.rows = len(self.labels) - len(self.labels) % self.batch_size % self.multiple_of
         self.sample_seconds[epoch] = (start, time.perf_counter() - start)
 
     def on_epoch_begin(self) -> None:
@@ -117,11 +135,14 @@ class TrainingSamples(keras.utils.PyDataset):
             self._draw(self.epoch + 1)
 
     def __len__(self) -> int:
-        return -(-len(self.labels) // self.batch_size)
+        return -(-self.rows // self.batch_size)
 
     def __getitem__(self, index: int):
         self._served += 1
-        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        start = index * self.batch_size
+        size = min(self.batch_size, self.rows - start)
+        part, count = self.shard
+        rows = slice(start + part * size // count, start + (part + 1) * size // count)
         return {"user": self.users[rows], "item": self.items[rows]}, self.labels[rows]
 
 
@@ -175,6 +196,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     k: int = 10,
     verbose: int | str = "auto",
+    distribute: str | keras.distribution.Distribution | None = None,
 ) -> list[dict[str, float]]:
     """Fit a compiled model, evaluating HR@k and NDCG@k on the test items after every epoch.
 
@@ -202,6 +224,12 @@ def train(
         callbacks: more Keras callbacks, run after these.
         k: the cut-off of HR@k and NDCG@k (default 10).
         verbose: Keras's progress output.
+        distribute: None (default) trains on one device; "data" splits every
+            batch over all devices (`distribution.data_parallel`); or a
+            `keras.distribution.Distribution` (`distribution.make_distribution`),
+            under whose `scope()` the model must have been built and compiled.
+            JAX backend only. `batch_size` is the global batch: the devices
+            must divide it.
 
     Returns:
         One dict per epoch: "epoch" (1-based), "loss", "hr@k", "ndcg@k", then
@@ -223,6 +251,13 @@ def train(
             "needs TensorFlow and TensorBoard to write its logs: "
             "pip install tensorflow tensorboard",
         )
+    distribution = distribute
+    if isinstance(distribute, str):  # the model was built: its tables are known
+        distribution = distribution_lib.make_distribution(distribute, lambda: model)
+    if distribution is not None:
+        distribution_lib.check_backend()
+        distribution_lib.check_batch_size(batch_size, distribution)
+        distribution_lib.check_model(model, distribution)
     monitor = f"val_hr@{k}" if validation is not None else f"hr@{k}"
     done: list[dict[str, float]] = []  # the epochs a resumed fit has already completed
     backup = None
@@ -231,13 +266,24 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         backup = EpochBackup(out / "backup")
         if resume:
-            done = backup.restore(model)
+            with distribution_lib.scope(distribution):  # the optimizer's state on the devices
+                done = backup.restore(model)
             _rewrite_history_csv(out / "history.csv", done)
-    samples = TrainingSamples(validation or dataset, negatives, batch_size, seed, len(done))
+    samples = TrainingSamples(
+        validation or dataset,
+        negatives,
+        batch_size,
+        seed,
+        len(done),
+        multiple_of=distribution_lib.replicas(distribution),
+        shard=distribution_lib.data_shard(distribution),
+    )
     evaluations = [RankingEvaluation(dataset, k)]
     if validation is not None:
         evaluations.insert(0, RankingEvaluation(validation, k, prefix="val_"))
     chain: list[keras.callbacks.Callback] = list(evaluations)
+    if distribution is not None:
+        chain = distribution_lib.outside(distribution, chain)
     if timings:
         chain.append(EpochTimes(samples, evaluations))
     chain.append(StepProgbar())  # after the callbacks whose keys the epoch line shows
@@ -265,14 +311,15 @@ def train(
         ]
     chain += callbacks
     if len(done) < epochs:
-        fitted = model.fit(
-            samples,
-            epochs=epochs,
-            initial_epoch=len(done),
-            callbacks=chain,
-            verbose=verbose,
-            shuffle=False,  # the samples are shuffled, by the seed; Keras would use `random`
-        )
+        with distribution_lib.scope(distribution):
+            fitted = model.fit(
+                samples,
+                epochs=epochs,
+                initial_epoch=len(done),
+                callbacks=chain,
+                verbose=verbose,
+                shuffle=False,  # the samples are shuffled, by the seed; Keras would use `random`
+            )
         done += epoch_history(fitted)
     if backup is not None:
         shutil.rmtree(backup.folder, ignore_errors=True)

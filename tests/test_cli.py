@@ -24,7 +24,8 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras.cli import build_parser, main
+from ncf_keras.arguments import build_parser
+from ncf_keras.cli import main
 from ncf_keras.sources import synthetic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -86,6 +86,12 @@ def test_full_ranks_do_not_depend_on_chunk_size(tiny):
     np.testing.assert_array_equal(one_by_one, metrics.full_ranks(ScoreByItem(), tiny))
 
 
+def test_full_ranks_of_some_users_in_their_order(tiny):
+    """`users` ranks a subset, in the order given: the same ranks as for everyone."""
+    np.testing.assert_array_equal(metrics.full_ranks(ScoreByItem(), tiny, users=[1]), [1])
+    np.testing.assert_array_equal(metrics.full_ranks(ScoreByItem(), tiny, users=[1, 0]), [1, 5])
+
+
 def test_evaluate_reports_hr_and_ndcg_at_k(tiny):
     """evaluate names its keys by k and averages over users, for both protocols."""
     sampled = metrics.evaluate(ScoreByItem(), tiny, k=3)
