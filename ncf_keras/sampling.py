@@ -82,10 +82,14 @@ class UnseenItems:
             )
         ranks = (rng.random(len(users)) * available).astype(np.int64)  # uniform in [0, available)
         queries = users * self.num_items + ranks
-        # Sorted queries make searchsorted some 50 times faster on large data.
-        rank = np.argsort(queries, kind="stable")
-        seen_below = np.empty(len(queries), np.int64)
-        seen_below[rank] = np.searchsorted(self._keys, queries[rank], side="right")
+        if len(users) > 1 and (users[1:] < users[:-1]).any():
+            # Queries grouped by user make searchsorted some 15 times faster on large
+            # data (it stays within one user's keys); callers mostly pass them grouped.
+            rank = np.argsort(queries, kind="stable")
+            seen_below = np.empty(len(queries), np.int64)
+            seen_below[rank] = np.searchsorted(self._keys, queries[rank], side="right")
+        else:
+            seen_below = np.searchsorted(self._keys, queries, side="right")
         return (ranks + seen_below - self.offsets[users]).astype(np.int32)
 
     def sample_distinct(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import read_metrics, train_args
+from helpers import error_line, read_metrics, train_args
 
 ROOT = Path(__file__).resolve().parents[1]
 # Float sums are ordered differently on 1, 2 and 4 devices; the runs here agree exactly,
@@ -209,3 +209,15 @@ def test_two_processes_on_one_host(tmp_path):
     assert abs(one["loss"] - two["history"][0]["loss"]) <= LOSS_TOLERANCE
     for key in ("hr@10", "ndcg@10"):
         assert abs(one[key] - two["history"][0][key]) <= RANK_TOLERANCE
+
+
+def test_multi_host_flags_go_together(tmp_path, capsys):
+    """--num-processes without --coordinator (or without --distribute): one line, no run."""
+    from ncf_keras.cli import main
+
+    for extra in (["--num-processes", "2", "--distribute", "data"], ["--coordinator", "h:1"]):
+        assert main(train_args("gmf", tmp_path / "run", *extra)) == 2
+        assert error_line(capsys) == (
+            "error: --coordinator and --num-processes go together, with --distribute"
+        )
+    assert not (tmp_path / "run").exists()
