@@ -14,9 +14,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import keras
@@ -107,10 +110,36 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         super().on_epoch_end(epoch + 1, logs)
 
 
+@contextlib.contextmanager
+def interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) back until the block ends, then raise KeyboardInterrupt.
+
+    Keras's `model.save` (3.15) catches every exception around its first step
+    with a bare `except:`, so a KeyboardInterrupt raised there is lost and
+    training goes on. Python runs signal handlers in the main thread only, so
+    elsewhere, or where SIGINT is ignored, this changes nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """`ModelCheckpoint` that saves to a hidden temporary `.keras` file, then renames it.
 
-    An interrupted save leaves the previous model in place, never a half-written one.
+    An interrupted save leaves the previous model in place, never a half-written
+    one, and a Ctrl-C during the save stops training once it is done
+    (`interrupt_after`).
     """
 
     def __init__(self, filepath: str | Path, **kwargs):
@@ -120,13 +149,14 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         partial = Path(self.filepath)
-        try:
-            super().on_epoch_end(epoch, logs)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        if partial.exists():
-            partial.replace(self.final_path)
+        with interrupt_after():
+            try:
+                super().on_epoch_end(epoch, logs)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            if partial.exists():
+                partial.replace(self.final_path)
 
 
 class EpochBackup(keras.callbacks.Callback):
@@ -143,6 +173,8 @@ class EpochBackup(keras.callbacks.Callback):
         folder: the backup folder, created when first needed.
     """
 
+    STATE = "state.json"
+
     def __init__(self, folder: str | Path):
         super().__init__()
         self.folder = Path(folder)
@@ -155,8 +187,8 @@ class EpochBackup(keras.callbacks.Callback):
         partial = self.folder / f".partial-{weights.name}"
         self.model.save_weights(partial, overwrite=True)
         partial.replace(weights)
-        state = self.folder / "state.json"
-        partial_state = self.folder / ".state.json.partial"
+        state = self.folder / self.STATE
+        partial_state = self.folder / f".{self.STATE}.partial"
         partial_state.write_text(json.dumps({"weights": weights.name, "history": self.history}))
         partial_state.replace(state)
         for old in self.folder.glob("epoch-*.weights.h5"):
@@ -169,12 +201,21 @@ class EpochBackup(keras.callbacks.Callback):
         Returns [] (and changes nothing) when the folder holds no backup. The
         number of completed epochs is the length of the returned list.
         """
-        state = self.folder / "state.json"
-        if not state.is_file():
+        saved = self._saved()
+        if saved is None:
             return []
-        saved = json.loads(state.read_text())
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(self.folder / saved["weights"])
         self.history = saved["history"]
         return list(self.history)
+
+    def completed_epochs(self) -> int:
+        """How many epochs the folder's backup holds (0 if none), without loading it."""
+        saved = self._saved()
+        return 0 if saved is None else len(saved["history"])
+
+    def _saved(self) -> dict | None:
+        """The backup's state.json: {"weights": file name, "history": epoch logs}, or None."""
+        state = self.folder / self.STATE
+        return json.loads(state.read_text()) if state.is_file() else None

@@ -44,7 +44,7 @@ from ncf_keras.settings import (
     LEARNING_RATE,
     NEGATIVES,
 )
-from ncf_keras.training import compile_model, summarize, train
+from ncf_keras.training import backup_of, compile_model, summarize, train
 
 
 def train_run(
@@ -156,7 +156,7 @@ def train_run(
         overwrite=overwrite,
         resume=resume,
         is_complete=lambda folder: (folder / "metrics.json").is_file(),
-        resumable=lambda partial: (partial / "backup" / "state.json").is_file(),
+        resumable=lambda partial: backup_of(partial).completed_epochs() > 0,
     ) as partial:
         _check_same_start(partial / "start.json", {"config": config, "data": dataset.fingerprint()})
         history = train(
@@ -180,8 +180,7 @@ def train_run(
 
 def resumable_epochs(out_dir: str | Path) -> int:
     """How many epochs an interrupted `train_run` into `out_dir` completed (0 if none)."""
-    state = partial_path(Path(out_dir)) / "backup" / "state.json"
-    return len(json.loads(state.read_text())["history"]) if state.is_file() else 0
+    return backup_of(partial_path(Path(out_dir))).completed_epochs()
 
 
 def _check_same_start(path: Path, start: dict) -> None:

@@ -241,6 +241,8 @@ def train(
         dataset.num_items,
     ):
         raise ArgumentError("validation", "must be a validation_split of the dataset")
+    if patience is not None:
+        check_at_least("patience", patience, 1)
     if resume and (out_dir is None or patience is not None):
         raise ArgumentError("resume", "needs out_dir, and cannot be combined with patience")
     if tensorboard is not None and None in map(
@@ -264,7 +266,7 @@ def train(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        backup = EpochBackup(out / "backup")
+        backup = backup_of(out)
         if resume:
             with distribution_lib.scope(distribution):  # the optimizer's state on the devices
                 done = backup.restore(model)
@@ -288,7 +290,6 @@ def train(
         chain.append(EpochTimes(samples, evaluations))
     chain.append(StepProgbar())  # after the callbacks whose keys the epoch line shows
     if patience is not None:
-        check_at_least("patience", patience, 1)
         chain.append(
             keras.callbacks.EarlyStopping(
                 monitor=monitor, mode="max", patience=patience, restore_best_weights=True
@@ -324,6 +325,11 @@ def train(
     if backup is not None:
         shutil.rmtree(backup.folder, ignore_errors=True)
     return done
+
+
+def backup_of(out_dir: str | Path) -> EpochBackup:
+    """The `EpochBackup` that `train` keeps in `out_dir`: its `backup/` folder."""
+    return EpochBackup(Path(out_dir) / "backup")
 
 
 def _rewrite_history_csv(path: Path, rows: list[dict[str, float]]) -> None:

@@ -252,14 +252,21 @@ def test_train_interrupted_from_outside_then_resumed(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax"}
 
     def command(out: Path, *extra: str) -> list[str]:
-        argv = train_args("gmf", out, "--epochs", "3", *extra)
+        # 6 epochs: after the first, the signal has 5 to land in
+        argv = train_args("gmf", out, "--epochs", "6", *extra)
         return [sys.executable, "-m", "ncf_keras", *argv]
 
     whole = subprocess.run(command(tmp_path / "whole"), env=env, capture_output=True, text=True)
     assert whole.returncode == 0, whole.stderr
     run = tmp_path / "run"
     started = subprocess.Popen(
-        command(run), env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        command(run),
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        # A shell's background jobs inherit SIGINT ignored; Ctrl-C reaches a terminal's.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     state = partial_path(run) / "backup" / "state.json"
     deadline = time.time() + 120
@@ -267,7 +274,7 @@ def test_train_interrupted_from_outside_then_resumed(tmp_path):
         time.sleep(0.05)
     started.send_signal(signal.SIGINT)
     _, err = started.communicate(timeout=120)
-    assert started.returncode == 130, err
+    assert started.returncode == 130, f"exit {started.returncode}; stderr: {err}"
     assert err.strip().splitlines() == [
         "error: interrupted (the same command with --resume continues it)"
     ]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ncf_keras import metrics, models
-from ncf_keras.callbacks import AtomicModelCheckpoint, StepProgbar
+from ncf_keras.callbacks import AtomicModelCheckpoint, StepProgbar, interrupt_after
 from ncf_keras.dataset import Dataset, validation_split
 from ncf_keras.errors import ArgumentError
 from ncf_keras.runs import write_json
@@ -307,3 +307,20 @@ def test_the_progress_bar_stops_at_the_last_step(capsys):
     progbar.on_train_batch_end(31, {"loss": 0.5})
     assert progbar.seen == 10
     assert "10/10" in capsys.readouterr().out
+
+
+def test_a_ctrl_c_during_a_save_is_raised_when_the_save_ends():
+    """Keras's `model.save` swallows a KeyboardInterrupt (a bare `except:`); held back
+    until the save is done, the Ctrl-C still stops training."""
+    import contextlib
+    import os
+    import signal
+
+    reached_the_end = False
+    with pytest.raises(KeyboardInterrupt), interrupt_after():
+        os.kill(os.getpid(), signal.SIGINT)
+        with contextlib.suppress(BaseException):  # as the bare `except:` in keras.saving
+            sum(range(1000))  # the signal is handled here, while it would be swallowed
+        reached_the_end = True
+    assert reached_the_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
