@@ -12,14 +12,23 @@ Every trained row follows one protocol:
   anything. The best test epoch and the final epoch are recorded too, for honesty;
 * at the reported epoch, full-ranking HR@10 / NDCG@10 on the test items as well.
 
-Rows: ItemPop, the dot-product MF baseline, GMF, MLP, NeuMF and NeuMF pre-trained
-from the same seed's GMF and MLP (fused with `--alpha`: the paper's 0.5, or the
-value that scores best on the validation items), at predictive factors 8 and 64.
+Rows: ItemPop, iALS, the dot-product MF baseline, GMF, MLP, NeuMF and NeuMF
+pre-trained from the same seed's GMF and MLP (fused with `--alpha`: the paper's
+0.5, or the value that scores best on the validation items), at predictive
+factors 8 and 64, and MF at 128 and 192. iALS (`ncf_keras.baselines`) has no
+epochs: its regularization and alpha are chosen on the same validation items
+from a grid (`--ials-regularization`, `--ials-alpha`), and the chosen setting
+is fitted on the same training data as the trained rows.
 
     python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --factors 8 --seeds 0,1,2,3,4 \
         --negatives 8 --epochs 40 --patience 8
     python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --factors 64 --seeds 0,1,2 \
         --lr 0.001 --l2 0.0025 --negatives 8 --epochs 30 --patience 8 --alpha validation
+    KERAS_BACKEND=jax python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --models mf \
+        --factors 128,192 --seeds 0,1,2 --lr 0.001 --l2 0.0025 --negatives 8 --epochs 30 \
+        --patience 8
+    python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --models ials --factors 64 \
+        --seeds 0,1,2
 
 Each run's settings are stored with it. Runs with other settings belong in
 their own file (`--out benchmarks/results/quality-NAME.json`): report.py lists
@@ -34,15 +43,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from itertools import product
 from pathlib import Path
 
 import keras
-import numpy as np
 from common import comma_list, machine, seed_list
 
+from ncf_keras.baselines import IALS, ItemPop, choose_ials
 from ncf_keras.dataset import Dataset, validation_split
 from ncf_keras.errors import DataError
 from ncf_keras.metrics import evaluate, full_ranks, hit_rate, ndcg
@@ -54,26 +64,48 @@ from ncf_keras.sources import load_dataset
 from ncf_keras.training import compile_model, train
 
 RESULTS = Path(__file__).parent / "results" / "quality.json"
-ROWS = ("itempop", *MODEL_NAMES, "neumf-pretrained")
+ROWS = ("itempop", "ials", *MODEL_NAMES, "neumf-pretrained")
 
 
-class ItemPop:
-    """Ranks items by their training popularity; `predict` mimics a Keras model."""
-
-    def __init__(self, data: Dataset):
-        self.counts = np.bincount(data.train_items, minlength=data.num_items).astype(np.float32)
-
-    def predict(self, x: dict, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
-        """Each (user, item) pair's score: the item's number of training interactions."""
-        return self.counts[x["item"]][:, None]
+def full_metrics(model: ItemPop | IALS | keras.Model, data: Dataset) -> dict:
+    """Full-ranking HR@10 and NDCG@10 on `data`'s test items."""
+    ranks = full_ranks(model, data)
+    return {"hr@10": hit_rate(ranks), "ndcg@10": ndcg(ranks)}
 
 
 def run_itempop(data: Dataset) -> dict:
     """ItemPop row: deterministic, no training, no seed."""
     pop = ItemPop(data)
-    sampled = evaluate(pop, data)
-    full = full_ranks(pop, data)
-    return {"test": sampled, "full": {"hr@10": hit_rate(full), "ndcg@10": ndcg(full)}}
+    return {"test": evaluate(pop, data), "full": full_metrics(pop, data)}
+
+
+def run_ials(
+    factors: int, seed: int, data: Dataset, validation: Dataset, args: argparse.Namespace
+) -> dict:
+    """iALS row: settings chosen on the validation items, then fitted as the trained rows are.
+
+    Like them, it is fitted on `validation`'s training data (the training data
+    minus the validation items) and tested on `data`'s test items. The
+    record's "seconds" cover the whole grid search and the final fit;
+    "fit_seconds" the final fit alone; "grid" holds one row per setting tried.
+    """
+    start = time.perf_counter()
+    chosen, grid = choose_ials(
+        validation, [factors], args.ials_regularization, args.ials_alpha, seed=seed
+    )
+    ials = IALS(**chosen, seed=seed).fit(validation)
+    seconds = time.perf_counter() - start
+    return {
+        "backend": "implicit",
+        "settings": ials_settings(args),
+        "chosen": chosen,
+        "seconds": seconds,
+        "fit_seconds": ials.fit_seconds,
+        "validation": evaluate(ials, validation),
+        "test": evaluate(ials, data),
+        "full": full_metrics(ials, data),
+        "grid": grid,
+    }
 
 
 def run_model(
@@ -116,12 +148,12 @@ def run_model(
     # max() keeps the first of equal bests; restored weights are those of `chosen`.
     chosen = max(history, key=lambda epoch: epoch["val_hr@10"])
     best_test = max(history, key=lambda epoch: epoch["hr@10"])
-    full = full_ranks(model, data)
 
     def test_metrics(epoch: dict) -> dict:
         return {"epoch": epoch["epoch"], "hr@10": epoch["hr@10"], "ndcg@10": epoch["ndcg@10"]}
 
     record = {
+        "backend": keras.backend.backend(),
         "settings": run_settings(args, pretrained_from is not None),
         **({"alpha": alpha} if alpha is not None else {}),
         "epochs_run": len(history),
@@ -130,7 +162,7 @@ def run_model(
         "test": test_metrics(chosen),
         "best_test_epoch": test_metrics(best_test),
         "final": test_metrics(history[-1]),
-        "full": {"hr@10": hit_rate(full), "ndcg@10": ndcg(full)},
+        "full": full_metrics(model, data),
         "curve": {
             "val_hr@10": [epoch["val_hr@10"] for epoch in history],
             "test_hr@10": [epoch["hr@10"] for epoch in history],
@@ -158,6 +190,28 @@ def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
     return settings
 
 
+def ials_settings(args: argparse.Namespace) -> dict:
+    """What an iALS row was asked for: its grid, searched on validation, and its ALS sweeps.
+
+    The values validation chose go in the record's "chosen", beside these.
+    """
+    return {
+        "regularization": args.ials_regularization,
+        "alpha": args.ials_alpha,
+        "iterations": IALS().iterations,  # choose_ials fits with IALS's default
+        "validation_negatives": "never touched",
+    }
+
+
+def settings_for(name: str, args: argparse.Namespace) -> dict | None:
+    """The settings a row of model `name` records; None for ItemPop, which has none."""
+    if name == "itempop":
+        return None
+    if name == "ials":
+        return ials_settings(args)
+    return run_settings(args, fine_tuned=name == "neumf-pretrained")
+
+
 def alpha_option(text: str) -> str:
     """--alpha: 'validation' or a number from 0 to 1, kept as text for the settings."""
     try:
@@ -167,6 +221,14 @@ def alpha_option(text: str) -> str:
     if not ok:
         raise argparse.ArgumentTypeError(f"expected 'validation' or 0 to 1, got {text!r}")
     return text
+
+
+def float_list(text: str) -> list[float]:
+    """An argparse type: comma-separated numbers, e.g. '0.01,0.1,1'."""
+    try:
+        return [float(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 1,4,16; got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of GMF in pre-trained NeuMF, eq. (13): a number (the paper: 0.5) "
         "or 'validation' to choose it on the validation items",
     )
+    parser.add_argument(
+        "--ials-regularization",
+        type=float_list,
+        default=[1.0, 10.0, 100.0, 1000.0],
+        help="iALS's L2 penalties to choose from on validation, comma-separated",
+    )
+    parser.add_argument(
+        "--ials-alpha",
+        type=float_list,
+        default=[4.0, 16.0, 64.0],
+        help="iALS's alphas to choose from on validation (confidence 1 + alpha)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser
 
@@ -205,14 +279,17 @@ def main() -> None:
     data = load_dataset("ml-1m-ncf", args.data_dir)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
     results["machine"] = machine(keras.__version__, keras.backend.backend())
-    command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
+    backend = (
+        f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} " if "KERAS_BACKEND" in os.environ else ""
+    )
+    command = f"{backend}python benchmarks/quality.py " + " ".join(sys.argv[1:])
     results["commands"] = [*results.get("commands", []), command]
     done = {(r["model"], r["factors"], r["seed"]): r.get("settings") for r in results["runs"]}
     wanted = args.models
     factor_list = [int(f) for f in args.factors.split(",")]
     for key in product(wanted, factor_list, args.seeds):
-        settings = run_settings(args, key[0] == "neumf-pretrained")
-        if key[0] != "itempop" and done.get(key, settings) != settings:
+        settings = settings_for(key[0], args)
+        if settings is not None and done.get(key, settings) != settings:
             raise SystemExit(
                 f"{args.out}: {key[0]} f={key[1]} seed={key[2]} was run with {done[key]}, "
                 f"not {settings}; write other settings to another file with --out"
@@ -240,17 +317,20 @@ def main() -> None:
             for name in wanted:
                 if name == "itempop" or (name, factors, seed) in done:
                     continue
-                source = None
-                if name == "neumf-pretrained":
-                    for base in ("gmf", "mlp"):
-                        if base not in trained:
-                            _, trained[base] = run_model(
-                                base, factors, seed, data, validation, args
-                            )
-                    source = (trained["gmf"], trained["mlp"])
-                record, trained[name] = run_model(
-                    "neumf" if source else name, factors, seed, data, validation, args, source
-                )
+                if name == "ials":
+                    record = run_ials(factors, seed, data, validation, args)
+                else:
+                    source = None
+                    if name == "neumf-pretrained":
+                        for base in ("gmf", "mlp"):
+                            if base not in trained:
+                                _, trained[base] = run_model(
+                                    base, factors, seed, data, validation, args
+                                )
+                        source = (trained["gmf"], trained["mlp"])
+                    record, trained[name] = run_model(
+                        "neumf" if source else name, factors, seed, data, validation, args, source
+                    )
                 save({"model": name, "factors": factors, "seed": seed, **record})
 
 

@@ -4,6 +4,7 @@
 columns or in the compact ones of the top-level README; `tuning_table` one row
 per file, model and settings of the `quality-*.json` tuning files. Rows run
 with the validation hold-out from before its fix are marked †.
+`quality_targets` gives the PASS or MISS of each quality target of issue 16.
 """
 
 from __future__ import annotations
@@ -12,11 +13,22 @@ from collections import defaultdict
 
 import numpy as np
 from common import markdown_table
+from speed_tables import hr_text, seconds
 
 from ncf_keras import paper
 
-ORDER = ["itempop", "mf", "gmf", "mlp", "neumf", "neumf-pretrained"]
-NAMES = {"itempop": "ItemPop", "mf": "MF (dot product, biases)", **paper.LABELS}
+ORDER = ["itempop", "ials", "mf", "gmf", "mlp", "neumf", "neumf-pretrained"]
+NAMES = {"itempop": "ItemPop", "ials": "iALS", "mf": "MF (dot product, biases)", **paper.LABELS}
+BASELINES = ("itempop", "ials")  # no neural network: no epochs, no Keras backend
+
+# Issue 16's quality targets: (what, model, the factors it may be met at, {metric: at least}).
+# Each is the mean test metric over at least MIN_SEEDS seeds, at the epoch validation chose.
+QUALITY_TARGETS = [
+    ("MF at factor 128 or 192", "mf", (128, 192), {"hr@10": 0.73, "ndcg@10": 0.45}),
+    ("Pre-trained NeuMF-64", "neumf-pretrained", (64,), {"hr@10": 0.735, "ndcg@10": 0.45}),
+    ("NeuMF-8 without pre-training", "neumf", (8,), {"hr@10": 0.688}),
+]
+MIN_SEEDS = 3
 
 
 def mean_std(values: list[float]) -> str:
@@ -39,6 +51,27 @@ def epochs(runs: list[dict]) -> str:
 def by_seed(runs: list[dict]) -> list[dict]:
     """The runs in seed order (ItemPop's seed, None, first), so per-seed columns line up."""
     return sorted(runs, key=lambda run: -1 if run["seed"] is None else run["seed"])
+
+
+def groups(results: dict) -> dict[tuple[int, str], list[dict]]:
+    """The runs of `results` by (factors, model), each list in seed order."""
+    grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    for run in by_seed(results["runs"]):
+        grouped[(run["factors"], run["model"])].append(run)
+    return grouped
+
+
+def backend(run: dict) -> str:
+    """What computed a run: its record's "backend" (a Keras backend, or "implicit" for iALS).
+
+    Trained runs recorded before the field existed all ran on TensorFlow.
+    """
+    return run.get("backend", "tensorflow")
+
+
+def fit_seconds(run: dict) -> float:
+    """What a run cost, in wall seconds: iALS's final fit, or training with its evaluations."""
+    return run["fit_seconds"] if run["model"] == "ials" else run["seconds"]
 
 
 def distinct(runs: list[dict], key: str) -> str:
@@ -69,9 +102,19 @@ def footnote(table: str) -> list[str]:
 def recipe(run: dict) -> str:
     """A run's settings: 'adam 0.001, 8 negatives, L2 0.0025, ≤ 30 epochs, patience 8'.
 
-    Pre-trained NeuMF adds its alpha: the number, or 'by validation'.
+    Pre-trained NeuMF adds its alpha: the number, or 'by validation'. iALS gives
+    its sweeps and its grid: '15 ALS iterations, regularization from 1, 10, 100, 1000
+    and alpha from 4, 16, 64 by validation'.
     """
     s = run["settings"]
+    if run["model"] == "ials":
+        regularization, alpha = (
+            ", ".join(f"{v:g}" for v in s[key]) for key in ("regularization", "alpha")
+        )
+        return (
+            f"{s['iterations']} ALS iterations, regularization from {regularization} "
+            f"and alpha from {alpha} by validation"
+        )
     text = (
         f"{s['optimizer']} {s['lr']}, {s['negatives']} negatives, L2 {s['l2']}, "
         f"≤ {s['epochs']} epochs, patience {s['patience']}"
@@ -81,15 +124,25 @@ def recipe(run: dict) -> str:
     return text
 
 
-def chosen_alphas(runs: list[dict]) -> str:
-    """' (0.6, 0.7, 0.7)': the alphas validation chose, in seed order; '' if none."""
-    chosen = [str(run["alpha"]) for run in runs if run["settings"].get("alpha") == "validation"]
-    return f" ({', '.join(chosen)})" if chosen else ""
+def chosen(run: dict) -> str | None:
+    """What validation chose for a run: iALS's '0.1 and 4', NeuMF's alpha '0.6'; else None."""
+    if run["model"] == "ials":
+        return f"{run['chosen']['regularization']:g} and {run['chosen']['alpha']:g}"
+    if run["settings"].get("alpha") == "validation":
+        return str(run["alpha"])
+    return None
+
+
+def chosen_by_validation(runs: list[dict]) -> str:
+    """' (0.6, 0.7, 0.7)': what validation chose for each run, in seed order; '' if nothing."""
+    texts = [text for text in map(chosen, runs) if text is not None]
+    return f" ({', '.join(texts)})" if texts else ""
 
 
 QUALITY_COLUMNS = [
     "factors",
     "model",
+    "backend",
     "seeds",
     "HR@10",
     "NDCG@10",
@@ -100,46 +153,134 @@ QUALITY_COLUMNS = [
     "epoch (by validation)",
     "HR@10 at best test epoch",
     "HR@10 at final epoch",
+    "fit s",
     "settings",
 ]
-COMPACT_COLUMNS = QUALITY_COLUMNS[:7]  # the top-level README: up to full-ranking HR@10
+# The top-level README: the test metrics, and what each row cost.
+COMPACT_COLUMNS = [*QUALITY_COLUMNS[:8], "fit s"]
 
 
 def quality_cells(factors: int, model: str, runs: list[dict]) -> dict[str, str]:
-    """Every column of QUALITY_COLUMNS for one (factors, model) group of runs."""
+    """Every column of QUALITY_COLUMNS for one (factors, model) group of runs.
+
+    ItemPop has no seed, settings or cost ('-'); iALS has no epochs.
+    """
     reported = paper.reported(model, factors)
-    trained = model != "itempop"
-    return {
+    cells = dict.fromkeys(QUALITY_COLUMNS, "-") | {
         "factors": str(factors),
         "model": label(model, runs),
-        "seeds": str(len(runs)) if trained else "-",
         "HR@10": over_seeds(runs, "test", "hr@10"),
         "NDCG@10": over_seeds(runs, "test", "ndcg@10"),
         "paper HR@10 / NDCG@10": f"{reported[0]:.3f} / {reported[1]:.3f}" if reported else "-",
         "full-ranking HR@10": over_seeds(runs, "full", "hr@10"),
         "full-ranking NDCG@10": over_seeds(runs, "full", "ndcg@10"),
-        "validation HR@10": over_seeds(runs, "validation", "hr@10") if trained else "-",
-        "epoch (by validation)": epochs(runs) if trained else "-",
-        "HR@10 at best test epoch": over_seeds(runs, "best_test_epoch", "hr@10")
-        if trained
-        else "-",
-        "HR@10 at final epoch": over_seeds(runs, "final", "hr@10") if trained else "-",
-        "settings": " / ".join(sorted({recipe(run) for run in runs})) + chosen_alphas(runs)
-        if trained
-        else "-",
     }
+    if model == "itempop":
+        return cells
+    cells |= {
+        "backend": " / ".join(sorted({backend(run) for run in runs})),
+        "seeds": str(len(runs)),
+        "validation HR@10": over_seeds(runs, "validation", "hr@10"),
+        "fit s": seconds(float(np.mean([fit_seconds(run) for run in runs]))),
+        "settings": " / ".join(sorted({recipe(run) for run in runs})) + chosen_by_validation(runs),
+    }
+    if model != "ials":
+        cells |= {
+            "epoch (by validation)": epochs(runs),
+            "HR@10 at best test epoch": over_seeds(runs, "best_test_epoch", "hr@10"),
+            "HR@10 at final epoch": over_seeds(runs, "final", "hr@10"),
+        }
+    return cells
 
 
 def quality_table(results: dict, columns: list[str] = QUALITY_COLUMNS) -> str:
-    """Markdown: one row per (factors, model), mean ± std over seeds, in `columns`."""
-    groups: dict[tuple[int, str], list[dict]] = defaultdict(list)
-    for run in by_seed(results["runs"]):
-        groups[(run["factors"], run["model"])].append(run)
-    rows = []
-    for factors, model in sorted(groups, key=lambda g: (g[0], ORDER.index(g[1]))):
-        cells = quality_cells(factors, model, groups[(factors, model)])
-        rows.append([cells[column] for column in columns])
-    return markdown_table(columns, rows)
+    """Markdown: one row per (factors, model), mean ± std over seeds, in `columns`.
+
+    The backend column is left out where every row has the same one.
+    """
+    grouped = groups(results)
+    cells = [
+        quality_cells(factors, model, grouped[(factors, model)])
+        for factors, model in sorted(grouped, key=lambda g: (g[0], ORDER.index(g[1])))
+    ]
+    if len({row["backend"] for row in cells} - {"-"}) < 2:
+        columns = [column for column in columns if column != "backend"]
+    return markdown_table(columns, [[row[column] for column in columns] for row in cells])
+
+
+def costs_note(results: dict, table: str) -> str:
+    """What `table`'s fit s column means (and its backend column, if it has one)."""
+    searches = [
+        f"{seconds(float(np.mean([run['seconds'] for run in runs])))} s at factor {factors}"
+        for (factors, model), runs in sorted(groups(results).items())
+        if model == "ials"
+    ]
+    search = f" (with its grid search: {', '.join(searches)})" if searches else ""
+    note = (
+        "fit s: mean wall seconds per run, on a shared CPU: training with its per-epoch "
+        "evaluations (pre-trained NeuMF: its fine-tuning only), or iALS's final "
+        f"fit{search}."
+    )
+    if "| backend |" in table.split("\n", 1)[0]:
+        note = (
+            "backend: the Keras backend that trained the row (TensorFlow for runs recorded "
+            "before it was stored); `implicit` is the package that fits iALS, on the CPU. "
+            f"{note} Seconds compare only within one backend."
+        )
+    return note
+
+
+def quality_targets(results: dict) -> list[dict]:
+    """PASS or MISS of every target of QUALITY_TARGETS, with the means it was judged on.
+
+    A target counts as met if any of its factors meets every limit over at
+    least MIN_SEEDS seeds. Each check: "target", "limits" ({metric: at least}),
+    "measured" (one dict per factor run: "factors", "seeds" and each metric's
+    mean) and "pass".
+    """
+    grouped = groups(results)
+    checks = []
+    for what, model, factor_choices, limits in QUALITY_TARGETS:
+        measured = [
+            {"factors": factors, "seeds": len(runs)}
+            | {metric: float(np.mean([run["test"][metric] for run in runs])) for metric in limits}
+            for factors in factor_choices
+            if (runs := grouped.get((factors, model)))
+        ]
+        met = [
+            m["seeds"] >= MIN_SEEDS
+            and all(m[metric] >= at_least for metric, at_least in limits.items())
+            for m in measured
+        ]
+        checks.append({"target": what, "limits": limits, "measured": measured, "pass": any(met)})
+    return checks
+
+
+def targets_notes(checks: list[dict]) -> list[str]:
+    """One bullet per target: its limits, its verdict, and the means per factor it was run at.
+
+    The verdict: PASS, MISS, "too few seeds" (no factor with MIN_SEEDS), or "not run".
+    """
+    notes = []
+    for check in checks:
+        limits = " and ".join(
+            f"{metric.upper()} ≥ {at_least:g}" for metric, at_least in check["limits"].items()
+        )
+        measured = "; ".join(
+            f"factor {m['factors']}, {m['seeds']} seed{'s' if m['seeds'] > 1 else ''}: "
+            + ", ".join(f"{metric.upper()} {hr_text(m[metric])}" for metric in check["limits"])
+            for m in check["measured"]
+        )
+        if not measured:
+            verdict = "not run"
+        elif check["pass"]:
+            verdict = f"PASS ({measured})"
+        elif all(m["seeds"] < MIN_SEEDS for m in check["measured"]):
+            verdict = f"too few seeds ({measured})"
+        else:
+            verdict = f"MISS ({measured})"
+        notes.append(f"- {check['target']}, {limits}: {verdict}.")
+    return notes
 
 
 def tuning_table(files: dict[str, dict]) -> str:
@@ -158,26 +299,28 @@ def tuning_table(files: dict[str, dict]) -> str:
     ]
     rows = []
     for name, results in files.items():
-        groups: dict[tuple[int, str, str, int], list[dict]] = defaultdict(list)
+        by_settings: dict[tuple[int, str, str], list[dict]] = defaultdict(list)
         for run in by_seed(results["runs"]):
             if "settings" in run:
-                key = (run["factors"], run["model"], recipe(run), run["settings"]["batch_size"])
-                groups[key].append(run)
-        for key in sorted(groups, key=lambda g: (g[0], ORDER.index(g[1]), g[2:])):
-            factors, model, settings, batch = key
-            runs = groups[key]
+                batch = run["settings"].get("batch_size")  # iALS has none
+                settings = recipe(run) + (f", batch {batch}" if batch else "")
+                by_settings[(run["factors"], run["model"], settings)].append(run)
+        for key in sorted(by_settings, key=lambda g: (g[0], ORDER.index(g[1]), g[2])):
+            factors, model, settings = key
+            runs = by_settings[key]
+            trained = model != "ials"
             rows.append(
                 [
                     f"`{name}`",
                     str(factors),
                     label(model, runs),
                     ", ".join(str(run["seed"]) for run in runs),
-                    f"{settings}{chosen_alphas(runs)}, batch {batch}",
+                    settings + chosen_by_validation(runs),
                     over_seeds(runs, "validation", "hr@10"),
                     over_seeds(runs, "test", "hr@10"),
                     over_seeds(runs, "test", "ndcg@10"),
-                    epochs(runs),
-                    over_seeds(runs, "best_test_epoch", "hr@10"),
+                    epochs(runs) if trained else "-",
+                    over_seeds(runs, "best_test_epoch", "hr@10") if trained else "-",
                 ]
             )
     return markdown_table(header, rows)

@@ -48,6 +48,8 @@ class Dataset:
             test item: n = 99 by default, as in the paper; `--test-negatives`
             sets it for the sources that draw them.
         item_titles: str, shape (num_items,), or None where titles are unknown.
+        item_genres: str, shape (num_items,), each item's genres joined by "|"
+            ("Animation|Comedy"; "" for none), or None where genres are unknown.
         user_labels, item_labels: shape (num_users,) and (num_items,): the ids
             as the source file spells them.
     """
@@ -62,6 +64,7 @@ class Dataset:
     user_labels: np.ndarray
     item_labels: np.ndarray
     item_titles: np.ndarray | None = None
+    item_genres: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         """Refuse a split that leaks: a test item in train, or a negative in train."""
@@ -116,6 +119,12 @@ class Dataset:
             return str(self.item_titles[item])
         return f"item {self.item_labels[item]}"
 
+    def genres(self, item: int) -> tuple[str, ...]:
+        """The item's genres, e.g. ("Animation", "Comedy"); () where unknown."""
+        if self.item_genres is None or not self.item_genres[item]:
+            return ()
+        return tuple(str(self.item_genres[item]).split("|"))
+
     def fingerprint(self) -> dict:
         """What a run records of its data, to refuse other data later.
 
@@ -169,7 +178,8 @@ def leave_one_out(
             file order. Ties are broken by file order.
         seed: seeds the test negatives, drawn uniformly without repeats from
             the items the user never interacted with (train or test).
-        item_titles: original item id -> title, where known.
+        item_titles: original item id -> title, where known; a
+            `parsing.Movies` brings the genres too (its `.genres`).
         test_negatives: items each held-out item is ranked against (default
             99, as in the paper; MLPerf uses 999).
 
@@ -243,9 +253,11 @@ def leave_one_out(
     rng = random_stream(seed, "split")
     negatives = unseen.sample_distinct(np.arange(num_users), test_negatives, rng)
     del unseen
-    titles = None
+    titles = genres = None
     if item_titles is not None:
         titles = np.array([item_titles.get(label, f"item {label}") for label in item_labels])
+    if getattr(item_titles, "genres", None) is not None:
+        genres = np.array(["|".join(item_titles.genres.get(label, ())) for label in item_labels])
     return Dataset(
         name,
         num_users,
@@ -257,6 +269,7 @@ def leave_one_out(
         np.asarray(user_labels),
         np.asarray(item_labels),
         titles,
+        genres,
     )
 
 
@@ -330,6 +343,7 @@ def validation_split(dataset: Dataset, seed: int = 0) -> Dataset:
         dataset.user_labels,
         dataset.item_labels,
         dataset.item_titles,
+        dataset.item_genres,
     )
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from ncf_keras.dataset import TEST_NEGATIVES, Dataset, leave_one_out, sorted_pairs
 from ncf_keras.download import DownloadError, RemoteFile, extract_zip, fetch, offline_error
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.parsing import int_column, read_movies, read_ratings, read_table
+from ncf_keras.parsing import Movies, int_column, read_movies, read_ratings, read_table
 from ncf_keras.sources import data_dir_origin, from_file, resolve_data_dir
 
 ML_1M_ZIP = RemoteFile(
@@ -64,7 +64,8 @@ NCF_FILES = {
 }
 
 
-def _movie_titles(folder: Path) -> dict[int, str] | None:
+def _movie_titles(folder: Path) -> Movies | None:
+    """The `movies.dat` of `ml-1m/` or `ml-1m-interactions/` in `folder`, read; None if neither."""
     for subfolder in ("ml-1m", "ml-1m-interactions"):
         candidate = folder / subfolder / "movies.dat"
         if candidate.is_file():
@@ -205,18 +206,27 @@ def read_ratings_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return df["userId"].to_numpy(), df["movieId"].to_numpy(), df["timestamp"].to_numpy()
 
 
-def read_movies_csv(path: Path) -> dict[int, str]:
-    """A GroupLens `movies.csv` (movieId,title,genres; quoted CSV, UTF-8): movieId -> title."""
+def read_movies_csv(path: Path) -> Movies:
+    """A GroupLens `movies.csv` (movieId,title,genres; quoted CSV, UTF-8).
+
+    Returns movieId -> title, with `.genres` movieId -> tuple of genres
+    ("(no genres listed)" gives ()).
+    """
     try:
         df = pd.read_csv(
-            path, usecols=["movieId", "title"], dtype={"movieId": np.int64, "title": str}
+            path,
+            usecols=["movieId", "title", "genres"],
+            dtype={"movieId": np.int64, "title": str, "genres": str},
+            keep_default_na=False,
         )
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(
             f"{path}: cannot parse ({detail}); expected the header movieId,title,genres"
         ) from None
-    return dict(zip(df["movieId"].tolist(), df["title"].tolist(), strict=True))
+    ids = df["movieId"].tolist()
+    genres = [() if g == "(no genres listed)" else tuple(g.split("|")) for g in df["genres"]]
+    return Movies(dict(zip(ids, df["title"], strict=True)), dict(zip(ids, genres, strict=True)))
 
 
 def movielens_1m_ncf(
@@ -308,7 +318,9 @@ def movielens_1m_ncf(
     num_items = int(max(train_items.max(), test_items.max(), negatives.max())) + 1
 
     pairs = np.concatenate([train_users, test_users]), np.concatenate([train_items, test_items])
-    item_titles = _ncf_titles(folder.parent, num_items, *pairs) if titles else None
+    item_titles = item_genres = None
+    if titles:
+        item_titles, item_genres = _ncf_titles(folder.parent, num_items, *pairs)
     train_users, train_items = sorted_pairs(train_users, train_items)
     return Dataset(
         "ml-1m-ncf",
@@ -321,13 +333,16 @@ def movielens_1m_ncf(
         np.arange(num_users),
         np.arange(num_items),
         item_titles,
+        item_genres,
     )
 
 
 def _ncf_titles(
     data_dir: Path, num_items: int, users: np.ndarray, items: np.ndarray
-) -> np.ndarray | None:
-    """The title of every NCF item, str shape (num_items,), or None where unknown.
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The title and genres of every NCF item, each str shape (num_items,), or None where unknown.
+
+    Genres are joined by "|", as `Dataset.item_genres` holds them.
 
     NCF item ids number the movies in the order they first appear in GroupLens
     `ratings.dat` (file order), and NCF user = UserID - 1. Sources, in order:
@@ -365,12 +380,14 @@ def _ncf_titles(
                     f"ml-1m.zip into {data_dir.resolve()} (see data/README.md)"
                 )
             warnings.warn(f"ml-1m-ncf: items show their ids, not titles: {error}", stacklevel=3)
-            return None
+            return None, None
         movie_of = _movies_in_file_order(ratings, num_items, users, items)
     movies = _movie_titles(data_dir)
     if movie_of is None or movies is None:
-        return None
-    return np.array([movies.get(movie_of.get(i, -1), f"item {i}") for i in range(num_items)])
+        return None, None
+    movie = [movie_of.get(i, -1) for i in range(num_items)]
+    titles = np.array([movies.get(m, f"item {i}") for i, m in enumerate(movie)])
+    return titles, np.array(["|".join(movies.genres.get(m, ())) for m in movie])
 
 
 def _movies_in_file_order(

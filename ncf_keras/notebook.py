@@ -2,16 +2,25 @@
 
 * `check_same_model`: a model built by hand in a notebook is the package's, layer for layer.
 * `show_user`: where one user's held-out item lands, beside the top-10 list.
+* `load_or_train`: the run an earlier notebook saved, where it matches, else a new one.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
 from ncf_keras.dataset import Dataset
+from ncf_keras.errors import DataError
 from ncf_keras.recommend import recommend
+from ncf_keras.runs import load_run_model, read_run, train_run
+from ncf_keras.settings import LEARNING_RATE
+
+# The settings a run's config records under the same name as train_run's argument.
+_COMPARED = ("factors", "layers", "l2", "epochs", "batch_size", "negatives", "optimizer", "seed")
 
 
 def check_same_model(
@@ -68,3 +77,47 @@ def show_user(model: keras.Model, dataset: Dataset, user: int, ranks: np.ndarray
             for name, items in columns.items()
         }
     )
+
+
+def load_or_train(name: str, dataset: Dataset, run: Path, **training) -> tuple[dict, keras.Model]:
+    """The run folder `run` if it holds `name` trained on `dataset` with `training`, else a new one.
+
+    Notebooks reuse the runs that earlier notebooks saved, but only a complete
+    run (`runs.read_run`) of the same data (its fingerprint, not just its name)
+    and the same settings. Otherwise `runs.train_run(name, dataset, run,
+    **training)` trains it anew; pass `overwrite=True` to replace a stale run.
+
+    Args:
+        name: "gmf", "mlp", "neumf" or "mf", trained from scratch.
+        dataset: the data to train on.
+        run: the run folder.
+        training: `train_run`'s keyword arguments.
+
+    Returns: (its metrics.json content, the model of its best epoch).
+    """
+    wanted = {
+        "model": name,
+        "lr": training.get("learning_rate", LEARNING_RATE),
+        "pretrained": False,
+    }
+    wanted |= {key: training[key] for key in _COMPARED if key in training}
+    wanted.setdefault("optimizer", "adam")
+    try:
+        saved = read_run(run)  # refuses a missing, incomplete or mixed-up run folder
+    except DataError:
+        saved = None
+    if (
+        saved is not None
+        and saved["data"] == dataset.fingerprint()
+        and all(saved["config"].get(key) == _plain(value) for key, value in wanted.items())
+    ):
+        print(f"{run.name}: using the run saved in {run}")
+        return saved, load_run_model(run, dataset)
+    print(f"{run.name}: no saved run with these settings; training it here")
+    trained = train_run(name, dataset, run, **training)
+    return trained, load_run_model(run, dataset)
+
+
+def _plain(value):
+    """`value` as metrics.json holds it: tuples become lists."""
+    return list(value) if isinstance(value, tuple) else value

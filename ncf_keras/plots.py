@@ -1,7 +1,8 @@
-"""HR@10 per epoch, with the paper's reported values as reference lines.
+"""HR@10 and training loss per epoch, with the paper's reported values as reference lines.
 
-`plot_hit_rate` draws curves given by hand; `plot_runs` draws run folders' metrics,
-one curve per run, labelled by `run_labels`.
+`plot_hit_rate` draws HR@10 curves given by hand; `plot_runs` draws run folders'
+metrics: HR@10 and the training loss side by side, one curve per run, labelled by
+`run_labels`. Legends go below the axes, where they cover no line.
 """
 
 from __future__ import annotations
@@ -37,13 +38,42 @@ def plot_hit_rate(
 
     Returns: the matplotlib Figure.
     """
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
+    _draw_hit_rate(ax, curves, references or {}, reference_colours or {})
+    ax.set_title(title)
+    _legend_below(fig, ax)
+    _save(fig, path)
+    return fig
+
+
+def _draw_hit_rate(
+    ax: plt.Axes,
+    curves: Mapping[str, Sequence[float]],
+    references: Mapping[str, float],
+    reference_colours: Mapping[str, str],
+    starts: Mapping[str, float] | None = None,
+) -> dict[str, str]:
+    """Draw HR@10 curves and the paper's lines on `ax`; return each curve's colour.
+
+    Args:
+        ax: the axes to draw on.
+        curves, references, reference_colours: as in `plot_hit_rate`.
+        starts: label -> HR@10 before the first epoch, drawn at epoch 0 as the
+            first point of that label's curve.
+    """
+    starts = starts or {}
     colours = {}
     for label, values in curves.items():
-        (line,) = ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+        points = list(values)
+        first_epoch = 1
+        if label in starts:
+            points.insert(0, starts[label])
+            first_epoch = 0
+        epochs = range(first_epoch, first_epoch + len(points))
+        (line,) = ax.plot(epochs, points, marker="o", markersize=3, label=label)
         colours[label] = line.get_color()
-    for label, value in (references or {}).items():
-        curve = (reference_colours or {}).get(label, label)
+    for label, value in references.items():
+        curve = reference_colours.get(label, label)
         ax.axhline(
             value,
             linestyle="--",
@@ -51,20 +81,33 @@ def plot_hit_rate(
             color=colours.get(curve, "grey"),
             label=f"{label}: paper {value:.3f}",
         )
+    ax.autoscale(axis="y")  # a margin beyond the paper's lines too, not only the curves
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epoch (0: before the first)" if starts else "epoch")
     ax.set_ylabel("HR@10")
-    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        fig.savefig(tmp, dpi=120)
-        tmp.replace(path)
-    return fig
+    return colours
+
+
+def _legend_below(fig: plt.Figure, ax: plt.Axes) -> None:
+    """One legend for the whole figure, below its axes, of `ax`'s labelled lines.
+
+    `loc="outside ..."` makes the figure's constrained layout leave room for it,
+    so that it covers no line, however the curves run.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
+
+
+def _save(fig: plt.Figure, path: str | Path | None) -> None:
+    """Write `fig` as PNG to `path` (to a temporary file, then renamed); None writes nothing."""
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
 
 
 def run_label(metrics: dict) -> str:
@@ -143,25 +186,34 @@ def _joined(names: Sequence[str]) -> str:
 
 
 def plot_runs(runs: Sequence[dict], path: str | Path | None = None) -> plt.Figure:
-    """HR@10 curves of runs into one PNG, with the paper's values for the NCF split.
+    """HR@10 and training loss curves of runs into one PNG, with the paper's HR@10 values.
 
-    Each run gets its own curve, labelled by `run_labels`. The paper's HR@10 is
+    Two panels share the epoch axis: HR@10 on the left, the training loss
+    (`history[i]["loss"]`) on the right, each run in one colour in both and
+    labelled by `run_labels` in one legend below them. A run that records its
+    score before the first epoch (metrics.json "start", as a pre-trained NeuMF
+    run does) starts its HR@10 curve there, at epoch 0. The paper's HR@10 is
     drawn once per model label and factor count, for runs on "ml-1m-ncf" only,
-    in the colour of that model's first such run. The title names every dataset.
+    in the colour of that model's first such run. The HR@10 panel's title
+    names every dataset.
 
     Args:
-        runs: metrics.json contents ("model", "dataset", "config", "history").
+        runs: metrics.json contents ("model", "dataset", "config", "history",
+            and optionally "start").
         path: where to write the PNG; None writes nothing.
 
     Returns: the Figure, already closed in pyplot (so that notebooks do not
-        show it twice), for reading its legend, title and ticks.
+        show it twice), for reading its axes, legend and titles.
     """
     labels = run_labels(runs)
-    curves = {}
+    curves, losses, starts = {}, {}, {}
     # (model label, factors) -> (reported HR@10, label of the first run it belongs to)
     reported: dict[tuple[str, int], tuple[float, str]] = {}
     for label, metrics in zip(labels, runs, strict=True):
         curves[label] = [row["hr@10"] for row in metrics["history"]]
+        losses[label] = [row["loss"] for row in metrics["history"]]
+        if "start" in metrics:  # older runs lack it
+            starts[label] = metrics["start"]["hr@10"]
         key, factors = run_label(metrics), metrics["config"]["factors"]
         values = paper.reported(key, factors)
         if metrics["dataset"] == "ml-1m-ncf" and values is not None:
@@ -172,8 +224,19 @@ def plot_runs(runs: Sequence[dict], path: str | Path | None = None) -> plt.Figur
         name = f"{model}, factors {factors}" if several else model
         references[name] = value
         reference_colours[name] = curve
+
+    fig, (hr_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.8), sharex=True, layout="constrained")
+    colours = _draw_hit_rate(hr_ax, curves, references, reference_colours, starts)
     datasets = list(dict.fromkeys(m["dataset"] for m in runs))
-    title = f"HR@10 per epoch on {_joined(datasets)}"
-    fig = plot_hit_rate(curves, path, references, title, reference_colours)
+    hr_ax.set_title(f"HR@10 per epoch on {_joined(datasets)}")
+    for label, values in losses.items():
+        epochs = range(1, len(values) + 1)
+        loss_ax.plot(epochs, values, marker="o", markersize=3, color=colours[label], label=label)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss (log loss)")
+    loss_ax.set_title("Training loss per epoch")
+    loss_ax.grid(alpha=0.3)
+    _legend_below(fig, hr_ax)  # the loss lines have the same labels and colours
+    _save(fig, path)
     plt.close(fig)
     return fig

@@ -6,10 +6,11 @@ without a run folder.) A run folder holds:
 
 * `metrics.json`: {"model", "dataset", "config", "data", "files", "best",
   "final", "history"}; "data" is the fingerprint of the data trained on
-  (`Dataset.fingerprint`), "files" the SHA-256 of `model.keras`;
+  (`Dataset.fingerprint`), "files" the SHA-256 of `model.keras`; a pre-trained
+  NeuMF run adds "start", its HR@10 and NDCG@10 before the first epoch;
 * `model.keras`: the model of the best epoch by HR@10;
 * `history.csv`: one row per epoch;
-* `hit_rate.png`: HR@10 per epoch.
+* `hit_rate.png`: HR@10 and the training loss per epoch.
 
 `train_run` writes the folder all at once (`ncf_keras.atomic`): it appears
 complete or not at all, an existing run is replaced only when asked, and an
@@ -31,6 +32,7 @@ from ncf_keras.atomic import partial_path, writing
 from ncf_keras.dataset import Dataset
 from ncf_keras.download import file_digest
 from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.metrics import evaluate
 from ncf_keras.models import FirstRowsMaxNorm, build_model
 from ncf_keras.plots import plot_runs
 from ncf_keras.pretraining import load_pretrained
@@ -159,6 +161,9 @@ def train_run(
         resumable=lambda partial: backup_of(partial).completed_epochs() > 0,
     ) as partial:
         _check_same_start(partial / "start.json", {"config": config, "data": dataset.fingerprint()})
+        # Where fine-tuning starts from, before `train` restores a backup to resume
+        # from. (A model trained from scratch starts at chance: nothing to record.)
+        start = evaluate(model, dataset) if pretrained is not None else None
         history = train(
             model,
             dataset,
@@ -175,7 +180,7 @@ def train_run(
             distribute=distribution,
         )
         (partial / "start.json").unlink()
-        return write_run(partial, name, source, config, history, dataset)
+        return write_run(partial, name, source, config, history, dataset, start)
 
 
 def resumable_epochs(out_dir: str | Path) -> int:
@@ -201,7 +206,13 @@ def _check_same_start(path: Path, start: dict) -> None:
 
 
 def write_run(
-    out: Path, model: str, source: str, config: dict, history: list[dict], dataset: Dataset
+    out: Path,
+    model: str,
+    source: str,
+    config: dict,
+    history: list[dict],
+    dataset: Dataset,
+    start: dict[str, float] | None = None,
 ) -> dict:
     """Complete a run folder that holds `model.keras`: write metrics.json and hit_rate.png.
 
@@ -212,6 +223,8 @@ def write_run(
         config: the run's settings.
         history: one dict per epoch, as `training.train` returns.
         dataset: the data trained on; its fingerprint is recorded.
+        start: the model's {"hr@10", "ndcg@10"} before the first epoch, recorded
+            as "start" where given (`train_run` gives it for a pre-trained NeuMF).
 
     Returns: the metrics written.
     """
@@ -222,6 +235,7 @@ def write_run(
         "data": dataset.fingerprint(),
         "files": {"model.keras": file_digest(out / "model.keras", "sha256")},
         **summarize(history),
+        **({"start": start} if start is not None else {}),
         "history": history,
     }
     write_json(out / "metrics.json", metrics)

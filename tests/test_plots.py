@@ -1,13 +1,15 @@
-"""plots.plot_runs and plots.run_labels on hand-built metrics.json contents (no training)."""
+"""plots.plot_runs, plots.plot_hit_rate and plots.run_labels on hand-built metrics.json
+contents (no training)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from matplotlib.figure import Figure
 
 from ncf_keras import paper
-from ncf_keras.plots import plot_runs, run_label, run_labels
+from ncf_keras.plots import plot_hit_rate, plot_runs, run_label, run_labels
 
 
 def metrics(
@@ -16,9 +18,16 @@ def metrics(
     *,
     epochs: int = 3,
     pretrained: bool = False,
+    start: float | None = None,
     **config: object,
 ) -> dict:
-    """A run's metrics.json content as `runs.write_run` writes it, with made-up HR@10."""
+    """A run's metrics.json content as `runs.write_run` writes it, with made-up HR@10.
+
+    Args:
+        model, dataset, epochs, pretrained, config: the run's settings.
+        start: the HR@10 before the first epoch, recorded as "start" (default: none,
+            as in runs written before "start" was recorded).
+    """
     config = {
         "model": model,
         "dataset": dataset,
@@ -39,12 +48,16 @@ def metrics(
         {"epoch": e, "loss": 0.5 / e, "hr@10": 0.3 + 0.1 * e, "ndcg@10": 0.2 + 0.05 * e}
         for e in range(1, epochs + 1)
     ]
-    return {"model": model, "dataset": dataset, "config": config, "history": history}
+    run = {"model": model, "dataset": dataset, "config": config, "history": history}
+    if start is not None:
+        run["start"] = {"hr@10": start, "ndcg@10": start / 2}
+    return run
 
 
 def legend(fig: Figure) -> list[str]:
     """The labels in the figure's legend: curves first, then the paper's lines."""
-    return fig.axes[0].get_legend_handles_labels()[1]
+    (shown,) = fig.legends
+    return [text.get_text() for text in shown.get_texts()]
 
 
 def test_a_single_run_keeps_its_plain_label(tmp_path: Path) -> None:
@@ -132,3 +145,58 @@ def test_one_paper_line_per_factor_count() -> None:
         f"MLP, factors 8: paper {hr8:.3f}",
         f"MLP, factors 64: paper {hr64:.3f}",
     ]
+
+
+def test_the_loss_panel_shows_each_runs_training_loss_in_its_colour() -> None:
+    runs = [metrics("gmf"), metrics("mlp", epochs=2)]
+    hr_ax, loss_ax = plot_runs(runs).axes
+    assert loss_ax.get_title() == "Training loss per epoch"
+    losses = {line.get_label(): line for line in loss_ax.get_lines()}
+    assert list(losses) == ["GMF", "MLP"]
+    for run, line in zip(runs, losses.values(), strict=True):
+        assert list(line.get_xdata()) == [row["epoch"] for row in run["history"]]
+        assert list(line.get_ydata()) == [row["loss"] for row in run["history"]]
+    colours = {line.get_label(): line.get_color() for line in hr_ax.get_lines()}
+    assert {label: line.get_color() for label, line in losses.items()} == colours
+
+
+def test_a_recorded_start_is_the_curves_epoch_0() -> None:
+    runs = [metrics("gmf"), metrics("neumf", pretrained=True, start=0.55)]
+    gmf, neumf = plot_runs(runs).axes[0].get_lines()
+    assert list(gmf.get_xdata()) == [1, 2, 3]  # no "start": the curve begins after epoch 1
+    assert list(neumf.get_xdata()) == [0, 1, 2, 3]
+    assert list(neumf.get_ydata()) == [0.55] + [row["hr@10"] for row in runs[1]["history"]]
+
+
+def overlaps(fig: Figure) -> list[str]:
+    """The titles of the axes whose drawing area a legend overlaps, the figure's or an axes'."""
+    fig.draw_without_rendering()  # lays the figure out, as saving it would
+    legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert legends
+    return [
+        ax.get_title()
+        for ax in fig.axes
+        for shown in legends
+        if ax.get_window_extent().overlaps(shown.get_window_extent())
+    ]
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_the_legend_covers_no_line(count: int) -> None:
+    models = ["gmf", "mlp", "neumf", "neumf"][:count]
+    runs = [
+        metrics(m, "ml-1m-ncf", epochs=20, pretrained=i == 3, start=0.6 if i == 3 else None)
+        for i, m in enumerate(models)
+    ]
+    assert overlaps(plot_runs(runs)) == []
+    curves = {"GMF": [0.45 + 0.01 * e for e in range(20)]}
+    assert overlaps(plot_hit_rate(curves, references={"GMF": 0.64})) == []
+
+
+def test_the_paper_line_lies_inside_the_axes() -> None:
+    # A curve that ends just below the paper's value: without a new autoscale the
+    # axes would end at that value and hide the dashed line in their frame.
+    curve = [0.5 + 0.144 * e / 19 for e in range(20)]
+    ax = plot_hit_rate({"GMF": curve}, references={"GMF": 0.65}).axes[0]
+    low, high = ax.get_ylim()
+    assert high > 0.65 + 0.02 * (high - low)

@@ -31,6 +31,11 @@ def quality() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
+def benchmark() -> ModuleType:
+    return load("quality")
+
+
+@pytest.fixture(scope="module")
 def speed() -> ModuleType:
     return load("speed_tables")
 
@@ -55,11 +60,38 @@ def record(seed: int, hr: float, alpha: float | None = None, new: bool = True) -
         "seed": seed,
         "settings": settings,
         **({"alpha": alpha} if alpha is not None else {}),
+        "seconds": 100.0 + 10 * seed,
         "validation": metrics,
         "test": {"epoch": seed + 3, **metrics},
         "best_test_epoch": {"epoch": seed + 3, **metrics},
         "final": {"epoch": 40, **metrics},
         "full": {"hr@10": hr / 8, "ndcg@10": hr / 16},
+    }
+
+
+def mf(seed: int, factors: int, hr: float, ndcg: float, backend: str = "jax") -> dict:
+    """An MF run at `factors` on `backend`, with its test HR@10 and NDCG@10."""
+    test = {"epoch": 19, "hr@10": hr, "ndcg@10": ndcg}
+    return record(seed, hr) | {"model": "mf", "factors": factors, "backend": backend, "test": test}
+
+
+def ials(seed: int, hr: float) -> dict:
+    """An iALS run as quality.py stores it: its grid, what validation chose, no epochs."""
+    metrics = {"hr@10": hr, "ndcg@10": hr / 2}
+    settings = {"regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 4.0, 16.0], "iterations": 15}
+    return {
+        "model": "ials",
+        "factors": 64,
+        "seed": seed,
+        "backend": "implicit",
+        "settings": settings | {"validation_negatives": "never touched"},
+        "chosen": {"factors": 64, "regularization": 0.1, "alpha": 4.0 * (seed + 1)},
+        "seconds": 70.0,
+        "fit_seconds": 7.0 + seed,
+        "validation": metrics,
+        "test": metrics,
+        "full": {"hr@10": hr / 8, "ndcg@10": hr / 16},
+        "grid": [],
     }
 
 
@@ -76,9 +108,12 @@ def test_quality_table_rows_are_mean_and_std_over_seeds_in_seed_order(quality):
     table = quality.quality_table({"runs": [record(1, 0.70), record(0, 0.68), itempop(8)]})
     header, separator, first, row = table.splitlines()
     assert separator.count("---|") == header.count("|") - 1
+    assert "backend" not in header  # every row ran on TensorFlow
     assert cells(first)[:4] == ["8", "ItemPop", "-", "0.453"]
+    assert cells(first)[-2:] == ["-", "-"]  # ItemPop costs nothing and has no settings
     assert cells(row)[:6] == ["8", "MLP", "2", "0.690 ± 0.014", "0.345 ± 0.007", "0.671 / 0.399"]
     assert cells(row)[9] == "3, 4"  # the epochs validation chose, seed 0 first
+    assert cells(row)[12] == "105"  # fit s: the mean of the runs' seconds
     assert "†" not in table
 
 
@@ -95,6 +130,85 @@ def test_alphas_chosen_on_validation_are_listed_per_seed(quality):
     assert "patience 8, alpha by validation (0.6, 0.7) |" in table
 
 
+def test_ials_row_shows_what_validation_chose_and_its_fit_seconds_but_no_epochs(quality):
+    runs = [record(0, 0.68) | {"model": "mf", "factors": 64}, ials(1, 0.72), ials(0, 0.70)]
+    header, _, first, second = quality.quality_table({"runs": runs}).splitlines()
+    row = dict(zip(cells(header), cells(first), strict=True))
+    assert cells(second)[1] == "MF (dot product, biases)"  # iALS comes before the neural rows
+    assert [row[c] for c in ("model", "backend", "seeds", "HR@10", "validation HR@10")] == [
+        "iALS",
+        "implicit",
+        "2",
+        "0.710 ± 0.014",
+        "0.710 ± 0.014",
+    ]
+    assert [row[c] for c in ("epoch (by validation)", "HR@10 at final epoch")] == ["-", "-"]
+    assert row["fit s"] == "7.50"  # the final fits' seconds, not the grid search's
+    assert row["settings"] == (
+        "15 ALS iterations, regularization from 0.01, 0.1, 1 and alpha from 1, 4, 16 "
+        "by validation (0.1 and 4, 0.1 and 8)"
+    )
+
+
+def test_mf_rows_appear_at_every_factor_with_their_backend(quality):
+    runs = [mf(0, 128, 0.72, 0.44), mf(0, 192, 0.73, 0.45), record(0, 0.70) | {"model": "mf"}]
+    table = quality.quality_table({"runs": runs}, quality.COMPACT_COLUMNS)
+    rows = [cells(line) for line in table.splitlines()]
+    assert rows[0] == [*quality.COMPACT_COLUMNS]
+    assert [row[:3] for row in rows[2:]] == [
+        ["8", "MF (dot product, biases)", "tensorflow"],  # recorded before "backend" was
+        ["128", "MF (dot product, biases)", "jax"],
+        ["192", "MF (dot product, biases)", "jax"],
+    ]
+    assert quality.costs_note({"runs": runs}, table).startswith("backend: the Keras backend")
+
+
+def test_costs_note_explains_the_backend_column_only_when_shown_and_gives_the_ials_search(
+    quality,
+):
+    runs = [record(0, 0.68), ials(0, 0.70), ials(1, 0.72)]
+    one_backend = quality.quality_table({"runs": runs[:1]})
+    assert quality.costs_note({"runs": runs[:1]}, one_backend).startswith("fit s: mean wall")
+    note = quality.costs_note({"runs": runs}, quality.quality_table({"runs": runs}))
+    assert "or iALS's final fit (with its grid search: 70.00 s at factor 64)." in note
+
+
+def mf_targets(quality, runs: list[dict]) -> dict:
+    """The check of the MF-128-or-192 target over `runs`."""
+    return quality.quality_targets({"runs": runs})[0]
+
+
+def test_quality_targets_pass_at_the_limit_at_either_factor_over_three_seeds(quality):
+    at_limit = [mf(seed, 192, 0.73, 0.45) for seed in range(3)]
+    below = [mf(seed, 128, 0.74, 0.4499) for seed in range(3)]
+    check = mf_targets(quality, below + at_limit)
+    assert check["pass"]
+    assert [(m["factors"], m["seeds"]) for m in check["measured"]] == [(128, 3), (192, 3)]
+    assert not mf_targets(quality, below)["pass"]
+    assert not mf_targets(quality, at_limit[:2])["pass"]  # 2 seeds are too few
+    notes = quality.targets_notes(quality.quality_targets({"runs": below + at_limit[:2]}))
+    assert notes == [
+        "- MF at factor 128 or 192, HR@10 ≥ 0.73 and NDCG@10 ≥ 0.45: MISS (factor 128, 3 "
+        "seeds: HR@10 0.7400, NDCG@10 0.4499; factor 192, 2 seeds: HR@10 0.7300, NDCG@10 0.4500).",
+        "- Pre-trained NeuMF-64, HR@10 ≥ 0.735 and NDCG@10 ≥ 0.45: not run.",
+        "- NeuMF-8 without pre-training, HR@10 ≥ 0.688: not run.",
+    ]
+    few = quality.targets_notes([mf_targets(quality, at_limit[:2])])
+    assert few[0].endswith(": too few seeds (factor 192, 2 seeds: HR@10 0.7300, NDCG@10 0.4500).")
+    one = quality.targets_notes([mf_targets(quality, at_limit[:1])])
+    assert one[0].endswith(": too few seeds (factor 192, 1 seed: HR@10 0.7300, NDCG@10 0.4500).")
+
+
+def test_neumf_targets_judge_the_right_rows(quality):
+    neumf8 = [record(seed, 0.688) | {"model": "neumf"} for seed in range(3)]
+    pretrained = [record(seed, 0.7349, alpha=0.6) | {"factors": 64} for seed in range(3)]
+    for run in pretrained:
+        run["test"] = run["test"] | {"ndcg@10": 0.46}
+    checks = quality.quality_targets({"runs": neumf8 + pretrained})
+    assert [check["pass"] for check in checks] == [False, False, True]
+    assert checks[1]["measured"][0]["hr@10"] == pytest.approx(0.7349)
+
+
 def test_tuning_table_has_one_row_per_file_model_and_settings(quality):
     other = record(0, 0.66) | {"settings": record(0, 0.66)["settings"] | {"lr": 0.001}}
     files = {"quality-a.json": {"runs": [record(1, 0.70), record(0, 0.68), other, itempop(8)]}}
@@ -106,15 +220,50 @@ def test_tuning_table_has_one_row_per_file_model_and_settings(quality):
     assert rows[1][:4] == ["`quality-a.json`", "8", "MLP", "0, 1"]
 
 
+def test_tuning_table_lists_ials_with_its_grid_and_no_batch_or_epochs(quality):
+    table = quality.tuning_table({"quality-ials.json": {"runs": [ials(0, 0.70)]}})
+    row = cells(table.splitlines()[2])
+    assert row[4] == (
+        "15 ALS iterations, regularization from 0.01, 0.1, 1 and alpha from 1, 4, 16 "
+        "by validation (0.1 and 4)"
+    )
+    assert row[-2:] == ["-", "-"]  # no epochs
+
+
+def test_ials_settings_survive_the_json_file_so_resuming_compares_them(benchmark):
+    parser = benchmark.build_parser()
+    settings = benchmark.settings_for("ials", parser.parse_args([]))
+    assert settings["regularization"] == [1.0, 10.0, 100.0, 1000.0]
+    assert settings["alpha"] == [4.0, 16.0, 64.0]
+    assert json.loads(json.dumps(settings)) == settings
+    other = benchmark.settings_for("ials", parser.parse_args(["--ials-alpha", "1,4"]))
+    assert other != settings
+    assert benchmark.settings_for("itempop", parser.parse_args([])) is None
+
+
+def test_quality_section_gives_each_backend_and_the_targets(report):
+    runs = [mf(seed, 128, 0.73, 0.45) for seed in range(3)] + [record(0, 0.68)]
+    machine = "AMD EPYC, 2 cores, keras 3.15.1 (jax)"  # the latest invocation's backend only
+    section = report.quality_section({"runs": runs, "machine": machine, "commands": []})
+    assert "Machine: AMD EPYC, 2 cores, keras 3.15.1; Keras backend: jax, tensorflow." in (
+        "\n".join(section)
+    )
+    assert (
+        "- MF at factor 128 or 192, HR@10 ≥ 0.73 and NDCG@10 ≥ 0.45: PASS (factor 128, 3 seeds: "
+        "HR@10 0.7300, NDCG@10 0.4500)."
+    ) in section
+
+
 def test_readme_table_is_the_compact_columns_with_the_footnote_where_due(report, quality, tmp_path):
     runs = [itempop(8), record(0, 0.68), record(1, 0.70, new=False)]
     (tmp_path / "quality.json").write_text(json.dumps({"runs": runs}))
     lines = report.readme_text(tmp_path).splitlines()
-    compact = "factors|model|seeds|HR@10|NDCG@10|paper HR@10 / NDCG@10|full-ranking HR@10"
+    compact = "factors|model|seeds|HR@10|NDCG@10|paper HR@10 / NDCG@10|full-ranking HR@10|fit s"
     assert cells(lines[0]) == compact.split("|")
     mlp = ["8", "MLP †", "2", "0.690 ± 0.014", "0.345 ± 0.007", "0.671 / 0.399", "0.086 ± 0.002"]
-    assert cells(lines[3]) == mlp
-    assert lines[5] == quality.OLD_VALIDATION
+    assert cells(lines[3]) == [*mlp, "105"]
+    assert lines[5].startswith("fit s: mean wall seconds per run")
+    assert lines[7] == quality.OLD_VALIDATION
 
 
 # --- Speed --------------------------------------------------------------------------------------

@@ -44,7 +44,10 @@ def movies_csv() -> bytes:
     def quoted(title: str) -> str:
         return '"' + title.replace('"', '""') + '"'
 
-    lines = ["movieId,title,genres"] + [f"{m},{quoted(t)},Comedy" for m, t in TITLES.items()]
+    genres = ["Comedy|Romance", "(no genres listed)"]
+    lines = ["movieId,title,genres"] + [
+        f"{m},{quoted(t)},{genres[m % 2]}" for m, t in TITLES.items()
+    ]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -81,6 +84,9 @@ def check_small_grouplens(dataset, name: str) -> None:
     assert dataset.title(item) == 'The "Café" (1993)'
     item = int(np.flatnonzero(dataset.item_labels.astype(str) == "2")[0])
     assert dataset.title(item) == "Toy Story, Part 2 (1999)"
+    assert dataset.genres(item) == ("Comedy", "Romance")
+    item = int(np.flatnonzero(dataset.item_labels.astype(str) == "3")[0])
+    assert dataset.genres(item) == ()  # "(no genres listed)"
     assert dataset.title(0) == "Amélie (2001)"
     assert_no_leakage(dataset)
 

@@ -23,6 +23,10 @@ def movie_title(movie: int) -> str:
     return f"Café n°{movie} (19{movie % 100:02d})"  # latin-1, as GroupLens writes it
 
 
+def movie_genres(movie: int) -> str:
+    return "Comedy|Drama" if movie % 2 else "Animation"
+
+
 class GroupLensWorld:
     """A small ratings.dat, movies.dat and the NCF split made from them, as the paper did.
 
@@ -60,7 +64,7 @@ class GroupLensWorld:
         return "".join(f"{u}::{m}::{r}::{t}\n" for u, m, r, t in self.ratings).encode()
 
     def movies_dat(self) -> bytes:
-        lines = [f"{m}::{t}::Comedy|Drama\n" for m, t in sorted(self.titles.items())]
+        lines = [f"{m}::{t}::{movie_genres(m)}\n" for m, t in sorted(self.titles.items())]
         return "".join(lines).encode("latin-1")
 
     def zip(self) -> bytes:
@@ -95,6 +99,8 @@ def check_titles(dataset, world: GroupLensWorld) -> None:
         assert dataset.title(item) == movie_title(world.movie_of[item])
     expected = [movie_title(m) for m in world.movie_of]
     assert dataset.item_titles.tolist() == expected
+    genres = [tuple(movie_genres(m).split("|")) for m in world.movie_of]
+    assert [dataset.genres(i) for i in range(dataset.num_items)] == genres
 
 
 def test_titles_from_a_placed_ml_1m_zip(tmp_path, world, no_download):
