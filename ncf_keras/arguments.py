@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--top", type=int, default=10, help="items to list (default: 10)")
     r.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
-    p = commands.add_parser("plot", help="HR@10 curves of several runs in one figure")
+    p = commands.add_parser("plot", help="HR@10 and loss curves of several runs in one figure")
     p.add_argument(
         "runs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders written by train"
     )
