@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ials-alpha",
         type=float_list,
         default=[4.0, 16.0, 64.0],
-        help="iALS's alphas to choose from on validation (confidence 1 + alpha)",
+        help="iALS's alphas to choose from on validation (an interaction's confidence)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser

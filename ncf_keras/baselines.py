@@ -8,8 +8,8 @@ Both score (user, item) pairs through `predict`, as a Keras model does, so
 * `IALS`: implicit alternating least squares (Hu, Koren and Volinsky, ICDM
   2008), the classic matrix factorisation for implicit feedback, fitted by the
   `implicit` package (`pip install implicit`). It weighs every user-item cell:
-  an interaction with confidence 1 + alpha, every other cell with 1 as a zero,
-  so it needs no sampled negatives. Score: p_u . q_i.
+  an interaction as a 1 with confidence alpha, every other cell as a 0 with
+  confidence 1, so it needs no sampled negatives. Score: p_u . q_i.
 
 `choose_ials` picks iALS's settings on a validation hold-out.
 """
@@ -47,8 +47,9 @@ class IALS:
 
     Args:
         factors: the size of p_u and q_i (default 64).
-        regularization: the L2 penalty on the factors (default 0.1).
-        alpha: an interaction's confidence is 1 + alpha (default 4.0, so 5).
+        regularization: the L2 penalty on the factors (default 100.0).
+        alpha: an interaction's confidence; every other cell's is 1 (default 16.0).
+            The defaults are what validation chose on `ml-1m-ncf` at 64 factors.
         iterations: ALS sweeps, each solving all users, then all items (default 15).
         seed: seeds the factors' start.
 
@@ -61,8 +62,8 @@ class IALS:
     def __init__(
         self,
         factors: int = 64,
-        regularization: float = 0.1,
-        alpha: float = 4.0,
+        regularization: float = 100.0,
+        alpha: float = 16.0,
         iterations: int = 15,
         seed: int = 0,
     ):
