@@ -185,12 +185,13 @@ class EpochBackup(keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
         weights = self.folder / f"epoch-{epoch + 1}.weights.h5"
         partial = self.folder / f".partial-{weights.name}"
-        self.model.save_weights(partial, overwrite=True)
-        partial.replace(weights)
-        state = self.folder / self.STATE
-        partial_state = self.folder / f".{self.STATE}.partial"
-        partial_state.write_text(json.dumps({"weights": weights.name, "history": self.history}))
-        partial_state.replace(state)
+        with interrupt_after():  # a Ctrl-C here stops training once the backup is whole
+            self.model.save_weights(partial, overwrite=True)
+            partial.replace(weights)
+            state = self.folder / self.STATE
+            partial_state = self.folder / f".{self.STATE}.partial"
+            partial_state.write_text(json.dumps({"weights": weights.name, "history": self.history}))
+            partial_state.replace(state)
         for old in self.folder.glob("epoch-*.weights.h5"):
             if old != weights:
                 old.unlink()

@@ -9,8 +9,8 @@ already (`os.environ.setdefault`):
 * `NCF_EPOCHS=2`: enough to exercise every cell;
 * `NCF_FIGURES_DIR` and `NCF_RUNS_DIR`: a fresh temporary folder
   (`tempfile.mkdtemp`), so a test run never overwrites the committed figures in
-  `figures/` or a developer's run folders in `runs/`. The three notebooks share
-  it, so 03_neumf.ipynb finds the GMF and MLP runs that 01 and 02 just saved.
+  `figures/` or a developer's run folders in `runs/`. The notebooks share
+  it, so 03 finds the runs that 01 and 02 just saved, and 04 those of 01 to 03.
 
 The notebooks read these variables in their first code cell; nbval's kernels
 inherit this process's environment. The temporary folder is removed when the
