@@ -257,6 +257,17 @@ def seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected integers such as 0,1,2; got {text!r}") from None
 
 
+def beta_pair(text: str) -> tuple[float, float]:
+    """An argparse type: Adam's beta_1,beta_2, e.g. '0.25,0.5'."""
+    try:
+        beta_1, beta_2 = (float(beta) for beta in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two numbers such as 0.25,0.5; got {text!r}"
+        ) from None
+    return beta_1, beta_2
+
+
 def backends(choice: str) -> list[str]:
     """The backends that `--backend` names: 'tensorflow', 'jax', or 'both'."""
     return list(BACKENDS) if choice == "both" else [choice]

@@ -50,7 +50,7 @@ from itertools import product
 from pathlib import Path
 
 import keras
-from common import comma_list, machine, seed_list
+from common import beta_pair, comma_list, machine, seed_list
 
 from ncf_keras.baselines import IALS, ItemPop, choose_ials
 from ncf_keras.dataset import Dataset, validation_split
@@ -59,7 +59,7 @@ from ncf_keras.metrics import evaluate, full_ranks, hit_rate, ndcg
 from ncf_keras.models import build_model
 from ncf_keras.pretraining import choose_alpha, load_pretrained
 from ncf_keras.runs import write_json
-from ncf_keras.settings import MODEL_NAMES
+from ncf_keras.settings import ADAM_BETAS, MODEL_NAMES
 from ncf_keras.sources import load_dataset
 from ncf_keras.training import compile_model, train
 
@@ -123,7 +123,7 @@ def run_model(
     """
     keras.utils.set_random_seed(seed)
     model = build_model(name, data.num_users, data.num_items, factors, l2=args.l2)
-    optimizer, lr, alpha = "adam", args.lr, None
+    optimizer, lr, alpha = args.optimizer, args.lr, None
     if pretrained_from is not None:
         if args.alpha == "validation":
             alpha = choose_alpha(model, *pretrained_from, validation)
@@ -131,7 +131,8 @@ def run_model(
             alpha = float(args.alpha)
         load_pretrained(model, *pretrained_from, alpha=alpha)
         optimizer, lr = args.pretrain_optimizer, args.pretrain_lr
-    compile_model(model, optimizer, lr)
+    betas = ADAM_BETAS if pretrained_from is not None else args.betas
+    compile_model(model, optimizer, lr, betas=betas)
     start = time.perf_counter()
     history = train(
         model,
@@ -179,11 +180,13 @@ def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
     come from before that fix, when they could hold the user's test item.
     """
     settings = {
-        "optimizer": args.pretrain_optimizer if fine_tuned else "adam",
+        "optimizer": args.pretrain_optimizer if fine_tuned else args.optimizer,
         "lr": args.pretrain_lr if fine_tuned else args.lr,
     }
     for key in ("l2", "batch_size", "negatives", "epochs", "patience"):
         settings[key] = getattr(args, key)
+    if not fine_tuned and tuple(args.betas) != ADAM_BETAS:
+        settings["betas"] = list(args.betas)
     if fine_tuned:
         settings["alpha"] = args.alpha
     settings["validation_negatives"] = "never touched"
@@ -243,7 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=20, help="at most this many")
     parser.add_argument("--patience", type=int, default=4, help="early stopping on validation")
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument(
+        "--optimizer", choices=("adam", "lazy-adam"), default="adam", help="trains the rows"
+    )
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    parser.add_argument(
+        "--betas",
+        type=beta_pair,
+        default=ADAM_BETAS,
+        help="Adam's beta_1,beta_2 (default 0.9,0.999)",
+    )
     parser.add_argument("--negatives", type=int, default=4)
     parser.add_argument(
         "--l2", type=float, default=0.0, help="L2 on the embeddings each example looks up"

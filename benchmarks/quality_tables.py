@@ -102,6 +102,8 @@ def footnote(table: str) -> list[str]:
 def recipe(run: dict) -> str:
     """A run's settings: 'adam 0.001, 8 negatives, L2 0.0025, ≤ 30 epochs, patience 8'.
 
+    Adam's betas follow the learning rate where a run set them: 'adam 0.01 (betas 0.25, 0.5)'.
+
     Pre-trained NeuMF adds its alpha: the number, or 'by validation'. iALS gives
     its sweeps and its grid: '15 ALS iterations, regularization from 1, 10, 100, 1000
     and alpha from 4, 16, 64 by validation'.
@@ -115,8 +117,11 @@ def recipe(run: dict) -> str:
             f"{s['iterations']} ALS iterations, regularization from {regularization} "
             f"and alpha from {alpha} by validation"
         )
-    text = (
-        f"{s['optimizer']} {s['lr']}, {s['negatives']} negatives, L2 {s['l2']}, "
+    text = f"{s['optimizer']} {s['lr']}"
+    if "betas" in s:
+        text += " (betas {:g}, {:g})".format(*s["betas"])
+    text += (
+        f", {s['negatives']} negatives, L2 {s['l2']}, "
         f"≤ {s['epochs']} epochs, patience {s['patience']}"
     )
     if "alpha" in s:

@@ -135,7 +135,9 @@ def scale_section(results: dict) -> list[str]:
         "",
         *scale.scale_notes(results),
         "",
-        *commands_block([results["environment"]["command"]]),
+        *commands_block(
+            [*results["environment"].get("earlier_commands", []), results["environment"]["command"]]
+        ),
         "",
     ]
 

@@ -20,8 +20,12 @@ An epoch is sampling + fit + sampled evaluation. A log-log fit of epoch seconds
 against interactions gives the slope printed with the table and drawn into
 `figures/scale.png`: 1 is linear cost, as it should be.
 
-    python benchmarks/scale.py --sizes 1M,5M,20M --backend both \
+    python benchmarks/scale.py --sizes 1M,5M,20M --optimizers adam,lazy-adam \
+        --batch-sizes 1024,65536 --backend both \
         --json benchmarks/results/scale.json --figure figures/scale.png
+
+A JSON file made with the same `--fit-steps` and `--full-users` keeps its runs:
+a later invocation measures only the setups and sizes it lacks.
 
 `python benchmarks/report.py` puts the table into benchmarks/README.md.
 """
@@ -29,9 +33,11 @@ against interactions gives the slope printed with the table and drawn into
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import common
@@ -41,7 +47,8 @@ ML_20M = {"users": 138_493, "items": 26_744, "interactions": 20_000_263}
 SEED = 0
 NEGATIVES = 4
 FACTORS = 8  # NeuMF-8: GMF 8, MLP 64-32-16-8
-BATCH_SIZE = 16_384  # large batches: the per-step overhead would hide the scaling
+BATCH_SIZES = [1_024, 16_384]
+OPTIMIZERS = ["adam"]
 LEARNING_RATE = 0.01
 
 
@@ -65,8 +72,10 @@ def spec(interactions: int) -> str:
     return f"synthetic:users={users},items={items},interactions={interactions}"
 
 
-def measure(interactions: int, fit_steps: int, full_users: int) -> Result:
-    """One size on the backend that KERAS_BACKEND names; runs in a worker process."""
+def measure(
+    interactions: int, fit_steps: int, full_users: int, optimizer: str, batch_size: int
+) -> Result:
+    """One size and setup on the backend that KERAS_BACKEND names; runs in a worker process."""
     import keras
     import numpy as np
 
@@ -88,15 +97,15 @@ def measure(interactions: int, fit_steps: int, full_users: int) -> Result:
     )
     keras.utils.set_random_seed(SEED)
     model = build_model("neumf", dataset.num_users, dataset.num_items, FACTORS)
-    compile_model(model, learning_rate=LEARNING_RATE)
-    samples = TrainingSamples(dataset, NEGATIVES, BATCH_SIZE, SEED)
+    compile_model(model, optimizer, learning_rate=LEARNING_RATE)
+    samples = TrainingSamples(dataset, NEGATIVES, batch_size, SEED)
     steps = min(fit_steps, len(samples))
     warmup = min(steps, 2 * STEPS_PER_EXECUTION)  # traces and compiles the step
     model.fit(samples, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)
     fit_s, _ = timed(
         lambda: model.fit(samples, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
     )
-    rows_per_s = steps * BATCH_SIZE / fit_s
+    rows_per_s = steps * batch_size / fit_s
     sampled_ranks(model, dataset)  # the first call traces and compiles predict
     sampled_s, _ = timed(lambda: sampled_ranks(model, dataset))
     users = np.random.default_rng(SEED).choice(
@@ -108,6 +117,8 @@ def measure(interactions: int, fit_steps: int, full_users: int) -> Result:
     epoch_fit_s = rows / rows_per_s
     return {
         "backend": keras.backend.backend(),
+        "optimizer": optimizer,
+        "batch_size": batch_size,
         "devices": device_count(),
         "interactions": interactions,
         "users": dataset.num_users,
@@ -136,20 +147,58 @@ def device_count() -> int:
     return len(keras.distribution.list_devices())
 
 
-def run_scale(args: argparse.Namespace) -> Result:
-    """Every (backend, size) measurement, each in its own process."""
-    results: Result = {"runs": [], "skipped": []}
+def run_scale(args: argparse.Namespace, kept: list[Result]) -> Result:
+    """Every (backend, optimizer, batch size, size) measurement not in `kept` (whose
+    runs are kept), each in its own process."""
+    results: Result = {"runs": list(kept), "skipped": []}
+    done = {(r["backend"], r["optimizer"], r["batch_size"], r["interactions"]) for r in kept}
     for backend in common.backends(args.backend):
         if not common.backend_available(backend):
             results["skipped"].append({"backend": backend, "reason": "not installed"})
             continue
-        for size in args.sizes:
-            argv = common.worker_args(
-                None, interactions=size, fit_steps=args.fit_steps, full_users=args.full_users
-            )
-            result = common.run_worker(Path(__file__), backend, argv, f"{backend} {size:,}")
-            results["runs"].append({"backend": backend, "interactions": size, **result})
+        for optimizer, batch_size in product(args.optimizers, args.batch_sizes):
+            setup = {"optimizer": optimizer, "batch_size": batch_size}
+            for size in args.sizes:
+                if (backend, optimizer, batch_size, size) in done:
+                    continue
+                argv = common.worker_args(
+                    None,
+                    interactions=size,
+                    fit_steps=args.fit_steps,
+                    full_users=args.full_users,
+                    **setup,
+                )
+                label = f"{backend} {optimizer} batch {batch_size:,} {size:,}"
+                result = common.run_worker(Path(__file__), backend, argv, label)
+                results["runs"].append(
+                    {"backend": backend, **setup, "interactions": size, **result}
+                )
     return results
+
+
+def kept_runs(path: Path | None, settings: Result) -> tuple[list[Result], list[str]]:
+    """The measured runs of the JSON file at `path`, and the commands that measured
+    them, when it was made with `settings`: another invocation adds setups and
+    sizes to the file instead of starting afresh."""
+    if path is None or not path.is_file():
+        return [], []
+    before = json.loads(path.read_text())
+    if {key: before["settings"].get(key) for key in settings} != settings:
+        return [], []
+    env = before["environment"]
+    runs = [r for r in before["runs"] if "error" not in r and "optimizer" in r]
+    return runs, [*env.get("earlier_commands", []), env["command"]]
+
+
+def setups(results: Result) -> dict[tuple, list[Result]]:
+    """The measured runs grouped by (backend, optimizer, batch size), failures left out."""
+    groups: dict[tuple, list[Result]] = {}
+    for r in results["runs"]:
+        key = (r["backend"], r.get("optimizer", "adam"), r.get("batch_size", 16_384))
+        groups.setdefault(key, [])
+        if "error" not in r:
+            groups[key].append(r)
+    return groups
 
 
 # --- Report ----------------------------------------------------------------------------
@@ -170,13 +219,14 @@ def scale_table(results: Result) -> str:
     """One row per (backend, size); an epoch's fit seconds extrapolated from fewer steps get *."""
     rows = []
     for r in results["runs"]:
+        setup = [r["backend"], r.get("optimizer", "adam"), f"{r.get('batch_size', 16_384):,}"]
         if "error" in r:
-            rows.append([r["backend"], f"{r['interactions']:,}", "failed", *[""] * 9])
+            rows.append([*setup, f"{r['interactions']:,}", "failed", *[""] * 9])
             continue
         partial = "*" if r["fit_steps"] < r["epoch_steps"] else ""
         rows.append(
             [
-                r["backend"],
+                *setup,
                 f"{r['interactions']:,}",
                 f"{r['users']:,} x {r['items']:,}",
                 str(r["devices"]),
@@ -192,6 +242,8 @@ def scale_table(results: Result) -> str:
         )
     header = [
         "backend",
+        "optimizer",
+        "batch",
         "interactions",
         "users x items",
         "devices",
@@ -208,25 +260,35 @@ def scale_table(results: Result) -> str:
 
 
 def scale_notes(results: Result) -> list[str]:
-    """The slope per backend, what * means, and how it was measured."""
+    """Per setup, the slope and the fall in rows/s from the smallest to the largest size;
+    what * means, and how it was measured."""
     notes = []
-    for backend in dict.fromkeys(r["backend"] for r in results["runs"]):
-        runs = [r for r in results["runs"] if r["backend"] == backend and "error" not in r]
+    for (backend, optimizer, batch_size), runs in setups(results).items():
         fitted = slope(runs)
-        if fitted is not None:
-            notes.append(
-                f"- {backend}: epoch seconds grow as interactions^{fitted:.2f} "
-                "(1.00 would be linear)."
-            )
+        if fitted is None:
+            continue
+        small, large = min(runs, key=size_of), max(runs, key=size_of)
+        ratio = small["rows_per_s"] / large["rows_per_s"]
+        notes.append(
+            f"- {backend}, {optimizer}, batch {batch_size:,}: epoch seconds grow as "
+            f"interactions^{fitted:.2f} (1.00 would be linear); fit rows/s "
+            f"{small['rows_per_s'] / 1e3:,.0f}k at {small['interactions']:,} interactions "
+            f"and {large['rows_per_s'] / 1e3:,.0f}k at {large['interactions']:,}: "
+            + (f"{ratio:.2f}x fewer." if ratio >= 1 else f"{1 / ratio:.2f}x more.")
+        )
     settings = results["settings"]
     notes.append(
-        f"- NeuMF-8, batch {BATCH_SIZE:,}, Adam {LEARNING_RATE}, {NEGATIVES} negatives; fit "
+        f"- NeuMF-8, learning rate {LEARNING_RATE}, {NEGATIVES} negatives; fit "
         f"rows/s over {settings['fit_steps']} steps after a warm-up; * = the epoch's fit "
         "seconds extrapolated from those steps. Full ranking on "
         f"{settings['full_users']:,} users. Machine: {results['environment']['cpu']}, "
         f"{results['environment']['usable_cores']} usable cores."
     )
     return notes
+
+
+def size_of(run: Result) -> int:
+    return run["interactions"]
 
 
 def scale_printout(results: Result) -> str:
@@ -241,29 +303,29 @@ def plot(results: Result, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for backend in dict.fromkeys(r["backend"] for r in results["runs"]):
-        runs = [r for r in results["runs"] if r["backend"] == backend and "error" not in r]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for (backend, optimizer, batch_size), runs in setups(results).items():
         fitted = slope(runs)
-        label = backend + (f" (slope {fitted:.2f})" if fitted is not None else "")
-        xs = [r["interactions"] for r in runs]
-        ax.loglog(xs, [r["epoch_s"] for r in runs], marker="o", label=label)
-    if results["runs"]:
-        first = next((r for r in results["runs"] if "error" not in r), None)
-        if first:
-            xs = sorted({r["interactions"] for r in results["runs"]})
+        label = f"{backend}, {optimizer}, batch {batch_size:,}"
+        label += f" (slope {fitted:.2f})" if fitted is not None else ""
+        runs = sorted(runs, key=size_of)
+        line = ax.loglog(
+            [r["interactions"] for r in runs], [r["epoch_s"] for r in runs], marker="o", label=label
+        )
+        if runs:  # linear cost from the smallest size, in the same colour
             ax.loglog(
-                xs,
-                [first["epoch_s"] * x / first["interactions"] for x in xs],
-                linestyle="--",
-                color="grey",
-                label="linear",
+                [r["interactions"] for r in runs],
+                [runs[0]["epoch_s"] * r["interactions"] / runs[0]["interactions"] for r in runs],
+                linestyle=":",
+                color=line[0].get_color(),
             )
+    ax.plot([], [], linestyle=":", color="grey", label="linear cost")
     ax.set_xlabel("interactions")
     ax.set_ylabel("seconds per epoch (NeuMF-8)")
     ax.set_title("Cost of an epoch against the data's size")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    # Below the axes, where it hides no line.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
@@ -286,6 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="interactions, comma-separated (default: 1M,5M,20M)",
     )
     parser.add_argument(
+        "--optimizers",
+        type=common.comma_list(("adam", "lazy-adam")),
+        default=OPTIMIZERS,
+        help="comma-separated; lazy-adam is JAX-only (default: adam)",
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=BATCH_SIZES,
+        help="training rows per step, comma-separated (default: 1024,16384)",
+    )
+    parser.add_argument(
         "--fit-steps", type=int, default=200, help="timed fit steps per size (default: 200)"
     )
     parser.add_argument(
@@ -297,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--figure", type=Path, help="write the log-log plot there")
     common.add_worker_options(parser)
     parser.add_argument("--interactions", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--optimizer", help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -304,13 +380,21 @@ def main(argv: list[str] | None = None) -> int:
     """Measure, print the table, write the JSON and the figure; exit status 1 on a failure."""
     args = build_parser().parse_args(argv)
     if args.worker:
-        result = measure(args.interactions, args.fit_steps, args.full_users)
+        result = measure(
+            args.interactions, args.fit_steps, args.full_users, args.optimizer, args.batch_size
+        )
         common.write_worker_result(args.worker_out, result)
         return 0
     started = time.perf_counter()
-    settings = {"sizes": args.sizes, "fit_steps": args.fit_steps, "full_users": args.full_users}
+    settings = {"fit_steps": args.fit_steps, "full_users": args.full_users}
+    kept, earlier = kept_runs(args.json, settings)
     results = common.run_and_save(
-        lambda: run_scale(args), settings, scale_printout, args.json, seed=SEED
+        lambda: run_scale(args, kept),
+        settings,
+        scale_printout,
+        args.json,
+        seed=SEED,
+        earlier_commands=earlier,
     )
     if args.figure:
         plot(results, args.figure)

@@ -13,10 +13,12 @@ module imports what it needs. One concept per module:
 * `download`: fetching files into the data folder, checksum-verified.
 * `sampling`: uniform negative sampling and the seeded random streams.
 * `models`: GMF, MLP, NeuMF and MF, and the registry that builds them by name.
+* `baselines`: ItemPop and iALS, the non-neural baselines.
 * `pretraining`: NeuMF initialised from trained GMF and MLP.
 * `metrics`: HR@K and NDCG@K, sampled or full ranking.
 * `callbacks`: per-epoch ranking metrics, timings, history and checkpoints.
 * `training`: the per-epoch training data, `compile_model` and `train`.
+* `lazy`: lazy Adam, which updates only the embedding rows a batch looks up.
 * `runs`: the run folders that `train_run` writes, and reading them back.
 * `distribution`: many devices and hosts with `keras.distribution` (JAX).
 * `atomic`: folders that appear complete or not at all: lock, partial folder, rename.

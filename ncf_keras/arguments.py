@@ -103,14 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--batch-size",
         type=int,
-        default=settings.BATCH_SIZE,
-        help="training rows per step (default: 1024)",
+        default=None,
+        help="training rows per step (default: 1024, or the --recipe's)",
     )
     t.add_argument(
         "--lr",
         type=float,
         default=None,
-        help="learning rate (default: 0.003; 0.001 when fine-tuning pre-trained NeuMF)",
+        help="learning rate (default: 0.003, or the --recipe's; 0.001 when fine-tuning "
+        "pre-trained NeuMF)",
+    )
+    large = settings.RECIPES["large-batch"]
+    t.add_argument(
+        "--recipe",
+        choices=list(settings.RECIPES),
+        default=None,
+        help=f"large-batch: --batch-size {large['batch_size']} --lr {large['learning_rate']}, "
+        "for big data and accelerators; --batch-size and --lr still override it (default: none)",
     )
     t.add_argument(
         "--optimizer",

@@ -45,6 +45,11 @@ def check_distribution_args(args: argparse.Namespace) -> None:
             f"--distribute needs KERAS_BACKEND=jax: Keras's distribution API is "
             f"JAX-only, and this run uses {selected_backend()}"
         )
+    if args.optimizer == "lazy-adam" and selected_backend() not in ("jax", "tensorflow"):
+        raise DataError(
+            "--optimizer lazy-adam needs KERAS_BACKEND=jax or tensorflow; "
+            f"this run uses {selected_backend()}"
+        )
     if multi_host:
         settings.check_number("coordinator_timeout", args.coordinator_timeout, 0, strict=True)
         from ncf_keras.distribution import initialize
@@ -89,6 +94,11 @@ def check_train_args(args: argparse.Namespace) -> bool:
         raise DataError("--pretrain-gmf and --pretrain-mlp go together, with --model neumf")
     if args.alpha is not None and not pretrained:
         raise DataError("--alpha weights pre-trained models: it needs --pretrain-gmf and -mlp")
+    recipe = settings.RECIPES.get(args.recipe, {})
+    if args.batch_size is None:
+        args.batch_size = recipe.get("batch_size", settings.BATCH_SIZE)
+    if args.lr is None:
+        args.lr = recipe.get("learning_rate")
     for name in ("epochs", "factors", "batch_size", "negatives"):
         settings.check_at_least(name, getattr(args, name), 1)
     settings.check_at_least("seed", args.seed, 0)
@@ -154,6 +164,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         extra_config={
             "data_dir": args.data_dir,
             "test_negatives": args.test_negatives,
+            "recipe": args.recipe,
             "pretrain_gmf": None if args.pretrain_gmf is None else str(args.pretrain_gmf),
             "pretrain_mlp": None if args.pretrain_mlp is None else str(args.pretrain_mlp),
         },

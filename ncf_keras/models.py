@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import keras
 
+from ncf_keras.lazy import Embedding
 from ncf_keras.settings import FACTORS, LAYERS, MODEL_NAMES, check_choice, check_layers, paper_tower
 
 
@@ -32,11 +33,9 @@ def _inputs() -> dict[str, keras.KerasTensor]:
     }
 
 
-def embedding(
-    count: int, size: int, l2: float, name: str, stddev: float = 0.01
-) -> keras.layers.Embedding:
+def embedding(count: int, size: int, l2: float, name: str, stddev: float = 0.01) -> Embedding:
     """A (count, size) table from N(0, stddev), penalised by `l2` on the rows it returns."""
-    return keras.layers.Embedding(
+    return Embedding(
         count,
         size,
         # N(0, 0.01) by default, as in the paper. A fresh initializer per layer: one

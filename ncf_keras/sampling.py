@@ -15,6 +15,7 @@ import numpy as np
 from ncf_keras.errors import ArgumentError, DataError
 
 STREAMS = {"split": 1, "validation": 2, "synthetic": 3}
+CHUNK = 1 << 21  # rows per vectorised step of a large draw: bounds the temporaries
 
 
 def random_stream(seed: int, purpose: str, epoch: int = 0) -> np.random.Generator:
@@ -70,9 +71,17 @@ class UnseenItems:
         """One unseen item per entry of `users` (shape (n,)), drawn with replacement.
 
         Returns int32 item ids, shape (n,). Raises DataError if some user has
-        seen every item.
+        seen every item. Works through `users` in chunks of `CHUNK`, so its
+        temporaries stay small; the draws are the same as in one piece.
         """
-        users = np.asarray(users, np.int64)
+        users = np.asarray(users)
+        drawn = np.empty(len(users), np.int32)
+        for start in range(0, len(users), CHUNK):
+            part = slice(start, start + CHUNK)
+            drawn[part] = self._sample_chunk(users[part].astype(np.int64), rng)
+        return drawn
+
+    def _sample_chunk(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         available = self.num_unseen[users]
         if len(users) and available.min() <= 0:
             user = users[np.argmin(available)]
@@ -90,7 +99,7 @@ class UnseenItems:
             seen_below[rank] = np.searchsorted(self._keys, queries[rank], side="right")
         else:
             seen_below = np.searchsorted(self._keys, queries, side="right")
-        return (ranks + seen_below - self.offsets[users]).astype(np.int32)
+        return ranks + seen_below - self.offsets[users]
 
     def sample_distinct(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` distinct unseen items for each entry of `users`: shape (len(users), n), int32.
@@ -145,13 +154,32 @@ def training_instances(
     Returns:
         (users, items, labels), each of shape (n * (1 + negatives),), shuffled:
         int32, int32 and float32 labels (1 for a positive, 0 for a negative).
+
+    Row r of the unshuffled epoch is positive r for r < n, else a negative of
+    positive (r - n) // negatives. Only the negatives' items and the shuffled
+    order are held besides the result: about 20 bytes per row at the peak.
     """
     if negatives < 0:
         raise ArgumentError("negatives", f"must be >= 0, got {negatives}")
-    neg_users = np.repeat(users, negatives)
-    all_users = np.concatenate([users, neg_users]).astype(np.int32)
-    all_items = np.concatenate([items, unseen.sample(neg_users, rng)]).astype(np.int32)
-    labels = np.zeros(len(all_users), np.float32)
-    labels[: len(users)] = 1.0
-    order = rng.permutation(len(all_users))
-    return all_users[order], all_items[order], labels[order]
+    users = np.asarray(users, np.int32)
+    items = np.asarray(items, np.int32)
+    negative_items = unseen.sample(np.repeat(users, negatives), rng)
+    rows = len(users) * (1 + negatives)
+    # rng.shuffle of an arange draws what rng.permutation draws, in half the memory.
+    order = np.arange(rows, dtype=np.int32 if rows < 2**31 else np.int64)
+    rng.shuffle(order)
+    out_users = np.empty(rows, np.int32)
+    out_items = np.empty(rows, np.int32)
+    labels = np.empty(rows, np.float32)
+    for start in range(0, rows, CHUNK):
+        part = slice(start, start + CHUNK)
+        row = order[part]
+        positive = row < len(users)
+        owner = row.copy()  # the positive each row belongs to
+        negative = np.flatnonzero(~positive)
+        owner[negative] = (row[negative] - len(users)) // negatives
+        out_users[part] = users[owner]
+        out_items[part] = items[owner]
+        out_items[part][negative] = negative_items[row[negative] - len(users)]
+        labels[part] = positive
+    return out_users, out_items, labels

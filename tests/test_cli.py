@@ -340,6 +340,23 @@ def test_mf_trains_through_the_registry(tmp_path, capsys):
     assert score == pytest.approx(metrics["best"]["hr@10"], abs=1.5 / 1000)
 
 
+@pytest.mark.parametrize(
+    "extra, batch_size, lr",
+    [
+        ([], 1024, 0.003),
+        (["--recipe", "large-batch"], 65536, 0.01),
+        (["--recipe", "large-batch", "--batch-size", "512"], 512, 0.01),
+        (["--recipe", "large-batch", "--lr", "0.05"], 65536, 0.05),
+    ],
+)
+def test_a_recipe_sets_what_the_flags_leave_unset(tmp_path, extra, batch_size, lr):
+    """--recipe large-batch: its batch size and learning rate, unless the flags give theirs."""
+    assert main([*train_args("gmf", tmp_path / "r", "--epochs", "1"), *extra]) == 0
+    config = read_metrics(tmp_path / "r")["config"]
+    assert (config["batch_size"], config["lr"]) == (batch_size, lr)
+    assert config["recipe"] == (extra[1] if extra else None)
+
+
 def run_module(*argv: str, **env: str) -> subprocess.CompletedProcess:
     """`python -m ncf_keras ARGV...` in a fresh process, with `env` added to the environment."""
     return subprocess.run(

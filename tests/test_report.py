@@ -220,6 +220,19 @@ def test_tuning_table_has_one_row_per_file_model_and_settings(quality):
     assert rows[1][:4] == ["`quality-a.json`", "8", "MLP", "0, 1"]
 
 
+def test_tuning_table_names_lazy_adam_and_betas_set_apart_from_the_defaults(quality, benchmark):
+    """--betas and --optimizer reach the record, and the table shows them."""
+    args = benchmark.build_parser().parse_args(
+        ["--optimizer", "lazy-adam", "--lr", "0.01", "--betas", "0.25,0.5"]
+    )
+    settings = benchmark.settings_for("neumf", args)
+    assert (settings["optimizer"], settings["betas"]) == ("lazy-adam", [0.25, 0.5])
+    assert "betas" not in benchmark.settings_for("neumf", benchmark.build_parser().parse_args([]))
+    run = record(0, 0.66) | {"settings": record(0, 0.66)["settings"] | settings}
+    row = cells(quality.tuning_table({"quality-b.json": {"runs": [run]}}).splitlines()[2])
+    assert row[4].startswith("lazy-adam 0.01 (betas 0.25, 0.5), 4 negatives")
+
+
 def test_tuning_table_lists_ials_with_its_grid_and_no_batch_or_epochs(quality):
     table = quality.tuning_table({"quality-ials.json": {"runs": [ials(0, 0.70)]}})
     row = cells(table.splitlines()[2])
@@ -486,3 +499,23 @@ def test_committed_readmes_hold_what_the_result_files_give(report):
         generated = report.MARKERS.search(path.read_text())
         assert generated is not None, f"{path}: no results markers"
         assert text in generated[0], f"{path} is out of date: run python benchmarks/report.py"
+
+
+def test_scale_keeps_the_runs_of_a_file_measured_the_same_way(tmp_path):
+    """A later scale.py invocation adds to its JSON file; other settings start afresh."""
+    scale = load("scale")
+    run = {"backend": "jax", "optimizer": "adam", "batch_size": 1024, "interactions": 10}
+    path = tmp_path / "scale.json"
+    settings = {"fit_steps": 200, "full_users": 500}
+    path.write_text(
+        json.dumps(
+            {
+                "settings": settings | {"sizes": [10]},
+                "runs": [run, run | {"error": "boom"}],
+                "environment": {"command": "second", "earlier_commands": ["first"]},
+            }
+        )
+    )
+    assert scale.kept_runs(path, settings) == ([run], ["first", "second"])
+    assert scale.kept_runs(path, settings | {"fit_steps": 100}) == ([], [])
+    assert scale.kept_runs(tmp_path / "none.json", settings) == ([], [])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
+from ncf_keras import sampling
 from ncf_keras.errors import DataError
 from ncf_keras.sampling import STREAMS, UnseenItems, random_stream, training_instances
 
@@ -182,6 +185,47 @@ def test_training_instances_are_shuffled_and_reproducible(sampler, positives):
     assert not np.array_equal(first[1], other[1])
     # Shuffled: the positives are not simply the first n rows.
     assert not np.all(first[2][: len(users)] == 1.0)
+
+
+def reference_instances(users, items, unseen, negatives, rng):
+    """training_instances written the obvious way: all rows side by side, then permuted."""
+    all_users = np.concatenate([users, np.repeat(users, negatives)])
+    all_items = np.concatenate([items, unseen.sample(np.repeat(users, negatives), rng)])
+    labels = np.concatenate([np.ones(len(users)), np.zeros(len(users) * negatives)])
+    order = rng.permutation(len(all_users))
+    return all_users[order], all_items[order], labels[order]
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 21])
+def test_training_instances_draw_the_obvious_rows_in_any_chunk_size(
+    sampler, positives, monkeypatch, chunk
+):
+    """The lean, chunked draw gives exactly the rows of the obvious one, for the same seed."""
+    monkeypatch.setattr(sampling, "CHUNK", chunk)
+    users, items = positives
+    for negatives in (0, 1, 4):
+        lean = training_instances(users, items, sampler, negatives, np.random.default_rng(3))
+        obvious = reference_instances(users, items, sampler, negatives, np.random.default_rng(3))
+        for a, b in zip(lean, obvious, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_training_instances_peak_memory_is_about_20_bytes_a_row(monkeypatch):
+    """Drawing an epoch holds little besides its result (12 bytes a row): under 24 in all.
+
+    With small chunks, as a large epoch has, the chunks' temporaries are negligible.
+    """
+    monkeypatch.setattr(sampling, "CHUNK", 1 << 14)
+    rng = np.random.default_rng(0)
+    num_users, num_items, n = 2_000, 1_000, 200_000
+    keys = np.unique(rng.integers(0, num_users * num_items, n))
+    users, items = (part.astype(np.int32) for part in np.divmod(keys, num_items))
+    unseen = UnseenItems(users, items, num_users, num_items)
+    tracemalloc.start()
+    rows = training_instances(users, items, unseen, 4, rng)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak / len(rows[0]) < 24
 
 
 def test_training_instances_with_zero_negatives_and_a_negative_count(sampler, positives):

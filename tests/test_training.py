@@ -324,3 +324,12 @@ def test_a_ctrl_c_during_a_save_is_raised_when_the_save_ends():
         reached_the_end = True
     assert reached_the_end
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_compile_model_gives_adam_its_betas_and_refuses_them_elsewhere():
+    model = compile_model(models.gmf(3, 4), betas=(0.25, 0.5))
+    assert (model.optimizer.beta_1, model.optimizer.beta_2) == (0.25, 0.5)
+    with pytest.raises(ArgumentError, match=r"^betas are Adam's; the sgd optimizer has none"):
+        compile_model(models.gmf(3, 4), optimizer="sgd", betas=(0.25, 0.5))
+    with pytest.raises(ArgumentError, match=r"^betas must each be in \[0, 1\), got 1.0"):
+        compile_model(models.gmf(3, 4), betas=(0.9, 1.0))
