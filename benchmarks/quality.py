@@ -247,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=4, help="early stopping on validation")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument(
-        "--optimizer", choices=("adam", "lazy-adam"), default="adam", help="trains the rows"
+        "--optimizer",
+        choices=("adam", "lazy-adam"),
+        default="adam",
+        help="for the trained rows (pre-trained NeuMF: --pretrain-optimizer); default adam",
     )
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     parser.add_argument(
