@@ -6,8 +6,8 @@ module imports what it needs. One concept per module:
 * `dataset`: the `Dataset` form, leave-one-out and the validation hold-out.
 * `sources`: where datasets come from: the data folder, a dataset by name,
   synthetic data and your own file.
-* `grouplens`: GroupLens MovieLens-1M, -20M, -25M and -32M, and the NCF paper's
-  split of ML-1M, with titles.
+* `grouplens`: GroupLens MovieLens-1M, -20M, -25M and -32M, with titles.
+* `paper_split`: the NCF paper's split of ML-1M, with titles mapped from GroupLens.
 * `generator`: synthetic interaction logs shaped like ML-20M, at any size.
 * `parsing`: reading delimited tables (dialect sniffed) with errors that name the line.
 * `download`: fetching files into the data folder, checksum-verified.

@@ -45,7 +45,7 @@ def check_distribution_args(args: argparse.Namespace) -> None:
             f"--distribute needs KERAS_BACKEND=jax: Keras's distribution API is "
             f"JAX-only, and this run uses {selected_backend()}"
         )
-    if args.optimizer == "lazy-adam" and selected_backend() not in ("jax", "tensorflow"):
+    if args.optimizer == "lazy-adam" and selected_backend() not in settings.LAZY_ADAM_BACKENDS:
         raise DataError(
             "--optimizer lazy-adam needs KERAS_BACKEND=jax or tensorflow; "
             f"this run uses {selected_backend()}"

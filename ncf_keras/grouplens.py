@@ -1,13 +1,12 @@
-"""GroupLens MovieLens (1M, 20M, 25M, 32M), and the NCF paper's split of ML-1M, with titles.
+"""GroupLens MovieLens (1M, 20M, 25M, 32M), with titles.
 
 * `movielens_1m`: the GroupLens files (`ml-1m.zip`, downloaded and verified),
   split here by leave-one-out on timestamps.
 * `movielens_csv`: ML-20M, ML-25M and ML-32M (`ml-20m.zip`, ... with
   `ratings.csv` and `movies.csv`), split the same way.
-* `movielens_1m_ncf`: the paper's own split (He et al. 2017), with its 99 test
-  negatives, from the paper's repository; titles from GroupLens `ratings.dat`.
 
-Both look in the data folder first (`sources.resolve_data_dir`), and name every
+The NCF paper's own split of ML-1M is in `ncf_keras.paper_split`. Both loaders
+look in the data folder first (`sources.resolve_data_dir`), and name every
 file they need, and where to put it, when a download fails.
 """
 
@@ -20,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ncf_keras.dataset import TEST_NEGATIVES, Dataset, leave_one_out, sorted_pairs
+from ncf_keras.dataset import TEST_NEGATIVES, Dataset, leave_one_out
 from ncf_keras.download import DownloadError, RemoteFile, extract_zip, fetch, offline_error
-from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.parsing import Movies, int_column, read_movies, read_ratings, read_table
+from ncf_keras.errors import DataError
+from ncf_keras.parsing import Movies, read_movies, read_ratings
 from ncf_keras.sources import data_dir_origin, from_file, resolve_data_dir
 
 ML_1M_ZIP = RemoteFile(
@@ -42,29 +41,9 @@ CSV_ZIPS = {
     )
 }
 RATINGS_CSV_COLUMNS = ("userId", "movieId", "rating", "timestamp")
-_NCF_URL = (
-    "https://raw.githubusercontent.com/hexiangnan/neural_collaborative_filtering/master/Data/"
-)
-NCF_FILES = {
-    "train": RemoteFile(
-        _NCF_URL + "ml-1m.train.rating",
-        "ml-1m.train.rating",
-        git_blob_sha1="31ba384fd58dac8fbd09d2dfc6616431f3563ab5",
-    ),
-    "test": RemoteFile(
-        _NCF_URL + "ml-1m.test.rating",
-        "ml-1m.test.rating",
-        sha256="231ae11eb060b643a8c58c063cd17ffc743b54f569afb073d1abb6cf126b88b5",
-    ),
-    "negative": RemoteFile(
-        _NCF_URL + "ml-1m.test.negative",
-        "ml-1m.test.negative",
-        sha256="127853228a76b7d21c0481e8ef8d00dd009cd5c88670dbdd9e9debfdb9f93de4",
-    ),
-}
 
 
-def _movie_titles(folder: Path) -> Movies | None:
+def movie_titles(folder: Path) -> Movies | None:
     """The `movies.dat` of `ml-1m/` or `ml-1m-interactions/` in `folder`, read; None if neither."""
     for subfolder in ("ml-1m", "ml-1m-interactions"):
         candidate = folder / subfolder / "movies.dat"
@@ -73,7 +52,7 @@ def _movie_titles(folder: Path) -> Movies | None:
     return None
 
 
-def _grouplens_ratings(folder: Path, download: bool) -> Path | None:
+def grouplens_ratings(folder: Path, download: bool) -> Path | None:
     """`ml-1m/ratings.dat` in the data folder, extracted first from a `ml-1m.zip` there.
 
     With `download`, a missing `ml-1m.zip` is downloaded and verified first
@@ -105,7 +84,7 @@ def movielens_1m(
     folder = resolve_data_dir(data_dir)
     interactions = folder / "ml-1m-interactions" / "interactions.tsv.gz"
     try:
-        ratings = _grouplens_ratings(folder, download=not interactions.is_file())
+        ratings = grouplens_ratings(folder, download=not interactions.is_file())
     except DownloadError as error:
         raise offline_error(
             "ml-1m",
@@ -125,7 +104,7 @@ def movielens_1m(
             df["item"].to_numpy(),
             df["timestamp"].to_numpy(),
             seed,
-            _movie_titles(folder),
+            movie_titles(folder),
             test_negatives,
         )
     warnings.warn(
@@ -134,7 +113,7 @@ def movielens_1m(
         stacklevel=2,
     )
     return from_file(
-        interactions, seed, "ml-1m", _movie_titles(folder), test_negatives=test_negatives
+        interactions, seed, "ml-1m", movie_titles(folder), test_negatives=test_negatives
     )
 
 
@@ -227,186 +206,3 @@ def read_movies_csv(path: Path) -> Movies:
     ids = df["movieId"].tolist()
     genres = [() if g == "(no genres listed)" else tuple(g.split("|")) for g in df["genres"]]
     return Movies(dict(zip(ids, df["title"], strict=True)), dict(zip(ids, genres, strict=True)))
-
-
-def movielens_1m_ncf(
-    data_dir: str | os.PathLike | None = None,
-    titles: bool = True,
-    test_negatives: int = TEST_NEGATIVES,
-) -> Dataset:
-    """The NCF paper's split of ML-1M (He et al. 2017), with its 99 negatives as given.
-
-    Reads `ml-1m-ncf/ml-1m.{train.rating,test.rating,test.negative}` from the
-    data folder, downloading and verifying any that are missing; when a download
-    fails, one DataError names every missing file and the folder.
-
-    Args:
-        data_dir: the data folder (see `resolve_data_dir`).
-        titles: look up movie titles (see `_ncf_titles`), downloading
-            `ml-1m.zip` (about 6 MB) when the data folder has no source of them
-            and warning when that fails. False: no titles, no download for them.
-        test_negatives: must be 99 (the default): the files fix them.
-    """
-    if test_negatives != TEST_NEGATIVES:
-        raise ArgumentError(
-            "test_negatives",
-            f"must be {TEST_NEGATIVES} for ml-1m-ncf (the paper's files fix its negatives), "
-            f"got {test_negatives}; use ml-1m to draw another number",
-        )
-    folder = resolve_data_dir(data_dir) / "ml-1m-ncf"
-    paths = {}
-    for key, remote in NCF_FILES.items():
-        try:
-            paths[key] = fetch(remote, folder)
-        except DownloadError as error:  # offline, most likely: name every missing file
-            missing = [r.filename for r in NCF_FILES.values() if not (folder / r.filename).exists()]
-            raise offline_error(
-                "ml-1m-ncf",
-                folder.parent,
-                data_dir_origin(data_dir),
-                ", ".join(f"ml-1m-ncf/{name}" for name in missing),
-                error,
-                "put them (folder Data/ of github.com/hexiangnan/neural_collaborative_filtering) "
-                "into {folder}/ml-1m-ncf/ yourself",
-            ) from None
-
-    train = read_table(paths["train"], str(paths["train"]), "\t", 4, numeric=(0, 1))
-    test = read_table(paths["test"], str(paths["test"]), "\t", 4, numeric=(0, 1))
-    negative = read_table(
-        paths["negative"],
-        str(paths["negative"]),
-        "\t",
-        1 + TEST_NEGATIVES,
-        numeric=tuple(range(1, 1 + TEST_NEGATIVES)),
-    )
-    train_users = int_column(train, 0, str(paths["train"]))
-    train_items = int_column(train, 1, str(paths["train"]))
-    test_users = int_column(test, 0, str(paths["test"]))
-    test_items = int_column(test, 1, str(paths["test"]))
-    pairs = negative[0].astype(str).str.extract(r"^\((\d+),(\d+)\)$")
-    if pairs.isna().any(axis=None):
-        row = int(np.argmax(pairs.isna().any(axis=1).to_numpy()))
-        raise DataError(
-            f"{paths['negative']}: line {row + 1}: expected '(user,item)' first, "
-            f"saw {negative[0].iloc[row]!r}"
-        )
-    negatives = np.stack(
-        [int_column(negative, c, str(paths["negative"])) for c in range(1, 1 + TEST_NEGATIVES)],
-        axis=1,
-    )
-
-    num_users = len(test_users)
-    if not np.array_equal(test_users, np.arange(num_users)):
-        row = int(np.argmax(test_users != np.arange(num_users)))
-        raise DataError(
-            f"{paths['test']}: line {row + 1}: expected user {row}, "
-            f"saw {test_users[row]} (one test row per user, in order)"
-        )
-    if not (
-        np.array_equal(pairs[0].astype(np.int64), test_users)
-        and np.array_equal(pairs[1].astype(np.int64), test_items)
-    ):
-        raise DataError(f"{paths['negative']}: its (user,item) pairs differ from {paths['test']}")
-    if train_users.max() >= num_users:
-        row = int(np.argmax(train_users >= num_users))
-        raise DataError(
-            f"{paths['train']}: line {row + 1}: user {train_users[row]} has no test row"
-        )
-    keys = np.unique(train_users * (1 << 32) + train_items, return_counts=True)[1]
-    if (keys > 1).any():
-        raise DataError(f"{paths['train']}: contains duplicate (user, item) pairs")
-    num_items = int(max(train_items.max(), test_items.max(), negatives.max())) + 1
-
-    pairs = np.concatenate([train_users, test_users]), np.concatenate([train_items, test_items])
-    item_titles = item_genres = None
-    if titles:
-        item_titles, item_genres = _ncf_titles(folder.parent, num_items, *pairs)
-    train_users, train_items = sorted_pairs(train_users, train_items)
-    return Dataset(
-        "ml-1m-ncf",
-        num_users,
-        num_items,
-        train_users,
-        train_items,
-        test_items.astype(np.int32),
-        negatives.astype(np.int32),
-        np.arange(num_users),
-        np.arange(num_items),
-        item_titles,
-        item_genres,
-    )
-
-
-def _ncf_titles(
-    data_dir: Path, num_items: int, users: np.ndarray, items: np.ndarray
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The title and genres of every NCF item, each str shape (num_items,), or None where unknown.
-
-    Genres are joined by "|", as `Dataset.item_genres` holds them.
-
-    NCF item ids number the movies in the order they first appear in GroupLens
-    `ratings.dat` (file order), and NCF user = UserID - 1. Sources, in order:
-
-    1. `ml-1m/ratings.dat` or `ml-1m.zip` in `data_dir`: the order is derived,
-       and checked to give exactly the split's (user, item) pairs.
-    2. `ml-1m-ncf/item_map.tsv` (NCF item -> MovieID). For 45 items whose
-       exact rater set other movies share, it had to pick one movie of the group,
-       so source 1 is preferred where both are there.
-    3. Neither: `ml-1m.zip` is downloaded and verified, as for source 1; when
-       that fails, one warning says where to put it, and items show their ids.
-
-    Titles come from a `movies.dat` in `ml-1m/` or `ml-1m-interactions/`.
-
-    Args:
-        data_dir: the data folder.
-        num_items: items in the split.
-        users, items: shape (n,): the split's training and test pairs.
-    """
-    movie_of = None
-    ratings = _grouplens_ratings(data_dir, download=False)
-    if ratings is not None:
-        movie_of = _movies_in_file_order(ratings, num_items, users, items)
-    item_map = data_dir / "ml-1m-ncf" / "item_map.tsv"
-    if movie_of is None and item_map.is_file() and _movie_titles(data_dir) is not None:
-        mapping = read_table(item_map, str(item_map), "\t", 3, header=True, numeric=(0, 1, 2))
-        movie_of = dict(zip(mapping[0].tolist(), mapping[1].tolist(), strict=True))
-    if movie_of is None and ratings is None:
-        try:
-            ratings = _grouplens_ratings(data_dir, download=True)
-        except DataError as error:
-            if isinstance(error, DownloadError):
-                error = (
-                    f"could not download {error.url} ({error.reason}); for titles, put "
-                    f"ml-1m.zip into {data_dir.resolve()} (see data/README.md)"
-                )
-            warnings.warn(f"ml-1m-ncf: items show their ids, not titles: {error}", stacklevel=3)
-            return None, None
-        movie_of = _movies_in_file_order(ratings, num_items, users, items)
-    movies = _movie_titles(data_dir)
-    if movie_of is None or movies is None:
-        return None, None
-    movie = [movie_of.get(i, -1) for i in range(num_items)]
-    titles = np.array([movies.get(m, f"item {i}") for i, m in enumerate(movie)])
-    return titles, np.array(["|".join(movies.genres.get(m, ())) for m in movie])
-
-
-def _movies_in_file_order(
-    ratings: Path, num_items: int, users: np.ndarray, items: np.ndarray
-) -> dict[int, int] | None:
-    """NCF item -> MovieID, from the order of first appearance in GroupLens `ratings.dat`.
-
-    Returns None, with a warning, when the file's (UserID - 1, item) pairs are
-    not exactly the split's `users`, `items` (shape (n,)): another ratings.dat.
-    """
-    df = read_ratings(ratings)
-    codes, movie_ids = pd.factorize(df["item"])  # codes number movies by first appearance
-    width = max(num_items, len(movie_ids))
-    derived = np.sort((df["user"].to_numpy() - 1) * width + codes)
-    if not np.array_equal(derived, np.sort(users.astype(np.int64) * width + items)):
-        warnings.warn(
-            f"{ratings}: its (UserID - 1, movie) pairs are not the NCF split's; "
-            "not used for titles",
-            stacklevel=4,
-        )
-        return None
-    return dict(enumerate(movie_ids.tolist()))

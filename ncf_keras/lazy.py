@@ -29,7 +29,6 @@ import keras
 from keras import ops
 
 _ROWS: dict[str, object] = {}  # layer name -> the rows it returns, while a step runs
-BACKENDS = ("jax", "tensorflow")
 
 
 @keras.saving.register_keras_serializable(package="ncf_keras")

@@ -15,6 +15,7 @@ from ncf_keras.errors import ArgumentError
 
 MODEL_NAMES = ("gmf", "mlp", "neumf", "mf")
 OPTIMIZER_NAMES = ("adam", "lazy-adam", "sgd", "adagrad", "rmsprop")
+LAZY_ADAM_BACKENDS = ("jax", "tensorflow")  # the backends `ncf_keras.lazy` has a step for
 
 EPOCHS = 20
 FACTORS = 8  # predictive factors: the GMF and MF embedding size

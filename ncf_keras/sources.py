@@ -1,9 +1,10 @@
 """Where datasets come from: five sources, one `Dataset` form.
 
 * `"ml-1m"`: GroupLens MovieLens-1M, split here by leave-one-out, and
-* `"ml-1m-ncf"`: the NCF paper's own split of ML-1M, with its 99 test negatives;
+* `"ml-1m-ncf"`: the NCF paper's own split of ML-1M, with its 99 test negatives
+  (`ncf_keras.paper_split`);
 * `"ml-20m"`, `"ml-25m"`, `"ml-32m"`: the larger GroupLens sets (20M, 25M and
-  32M ratings), split by leave-one-out (all in `ncf_keras.grouplens`);
+  32M ratings), split by leave-one-out (these and ml-1m in `ncf_keras.grouplens`);
 * `"synthetic"`: a small seeded generator with planted latent structure;
   `"synthetic:ml-20m"` and `"synthetic:users=U,items=I,interactions=N,seed=S"`:
   ML-20M-like logs at any scale (`ncf_keras.generator`).
@@ -84,13 +85,14 @@ def load_dataset(
         test_negatives: items each held-out item is ranked against (default 99,
             the paper's; 999 for the MLPerf protocol). ml-1m-ncf takes 99 only.
     """
-    from ncf_keras import grouplens  # it reads files through this module's `from_file`
+    # They read files through this module's `from_file`: imported here, not at the top.
+    from ncf_keras import grouplens, paper_split
 
     check_at_least("test_negatives", test_negatives, 1)
     if name == "ml-1m":
         return grouplens.movielens_1m(data_dir, seed, test_negatives)
     if name == "ml-1m-ncf":
-        return grouplens.movielens_1m_ncf(data_dir, test_negatives=test_negatives)
+        return paper_split.movielens_1m_ncf(data_dir, test_negatives=test_negatives)
     if name in grouplens.CSV_ZIPS:
         return grouplens.movielens_csv(name, data_dir, seed, test_negatives)
     if name == "synthetic":

@@ -38,6 +38,7 @@ from ncf_keras.settings import (
     ADAM_BETAS,
     BATCH_SIZE,
     EPOCHS,
+    LAZY_ADAM_BACKENDS,
     LEARNING_RATE,
     NEGATIVES,
     OPTIMIZER_NAMES,
@@ -186,7 +187,7 @@ def compile_model(
                 raise ArgumentError("betas", f"must each be in [0, 1), got {beta}")
         settings = {"beta_1": betas[0], "beta_2": betas[1]}
     backend = keras.backend.backend()
-    if optimizer == "lazy-adam" and backend not in lazy.BACKENDS:
+    if optimizer == "lazy-adam" and backend not in LAZY_ADAM_BACKENDS:
         raise ArgumentError(
             "optimizer", f"lazy-adam needs KERAS_BACKEND=jax or tensorflow, not {backend}"
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import FileServer, NcfSplit, background_rows
 
-from ncf_keras import grouplens
+from ncf_keras import grouplens, paper_split
 from ncf_keras.dataset import Dataset
 from ncf_keras.sources import synthetic
 
@@ -36,8 +36,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     nowhere = _closed_port_url()
     monkeypatch.setattr(grouplens, "ML_1M_ZIP", replace(grouplens.ML_1M_ZIP, url=nowhere))
-    for key, remote in list(grouplens.NCF_FILES.items()):
-        monkeypatch.setitem(grouplens.NCF_FILES, key, replace(remote, url=nowhere))
+    for key, remote in list(paper_split.NCF_FILES.items()):
+        monkeypatch.setitem(paper_split.NCF_FILES, key, replace(remote, url=nowhere))
 
 
 def _closed_port_url(name: str = "ml-1m.zip") -> str:

@@ -20,7 +20,7 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras import grouplens
+from ncf_keras import grouplens, paper_split
 from ncf_keras.download import RemoteFile, extract_zip, fetch, file_digest
 from ncf_keras.errors import DataError
 
@@ -235,7 +235,7 @@ def test_movielens_1m_ncf_downloads_a_missing_split_file(tmp_path, file_server, 
     split.paths["negative"].unlink()
     url = file_server.publish("ml-1m.test.negative", data)
     remote = RemoteFile(url, "ml-1m.test.negative", sha256=sha256_of(data))
-    monkeypatch.setitem(grouplens.NCF_FILES, "negative", remote)
-    dataset = grouplens.movielens_1m_ncf(split.data_dir, titles=False)
+    monkeypatch.setitem(paper_split.NCF_FILES, "negative", remote)
+    dataset = paper_split.movielens_1m_ncf(split.data_dir, titles=False)
     assert split.paths["negative"].read_bytes() == data
     assert dataset.test_negatives[1].tolist() == split.negatives[1]

@@ -20,7 +20,8 @@ from helpers import (
 
 from ncf_keras.dataset import validation_split
 from ncf_keras.errors import DataError
-from ncf_keras.grouplens import movielens_1m, movielens_1m_ncf
+from ncf_keras.grouplens import movielens_1m
+from ncf_keras.paper_split import movielens_1m_ncf
 from ncf_keras.sources import (
     from_file,
     load_dataset,

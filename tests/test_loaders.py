@@ -29,10 +29,11 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras import grouplens
+from ncf_keras import grouplens, paper_split
 from ncf_keras.download import RemoteFile
 from ncf_keras.errors import DataError
-from ncf_keras.grouplens import movielens_1m, movielens_1m_ncf
+from ncf_keras.grouplens import movielens_1m
+from ncf_keras.paper_split import movielens_1m_ncf
 from ncf_keras.sources import (
     from_file,
     load_dataset,
@@ -62,9 +63,9 @@ def held_out_labels(dataset) -> dict[str, str]:
 def no_download(monkeypatch, closed_port_url):
     """Point the ML-1M download at a dead URL, so any download attempt fails loudly."""
     monkeypatch.setattr(grouplens, "ML_1M_ZIP", RemoteFile(closed_port_url, "ml-1m.zip"))
-    for key, remote in list(grouplens.NCF_FILES.items()):
+    for key, remote in list(paper_split.NCF_FILES.items()):
         dead = RemoteFile(closed_port_url.replace("ml-1m.zip", remote.filename), remote.filename)
-        monkeypatch.setitem(grouplens.NCF_FILES, key, dead)
+        monkeypatch.setitem(paper_split.NCF_FILES, key, dead)
 
 
 # --- The user's own file: formats ------------------------------------------------------

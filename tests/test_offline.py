@@ -8,7 +8,7 @@ import re
 import pytest
 from helpers import NcfSplit, listing
 
-from ncf_keras import grouplens
+from ncf_keras import grouplens, paper_split
 from ncf_keras.download import RemoteFile
 from ncf_keras.errors import DataError
 from ncf_keras.sources import load_dataset, resolve_data_dir
@@ -21,9 +21,9 @@ def offline(monkeypatch, closed_port_url) -> str:
     """Every download URL points at a closed port on 127.0.0.1; returns that URL's base."""
     base = closed_port_url.rsplit("/", 1)[0] + "/"
     monkeypatch.setattr(grouplens, "ML_1M_ZIP", RemoteFile(base + "ml-1m.zip", "ml-1m.zip"))
-    for key, remote in list(grouplens.NCF_FILES.items()):
+    for key, remote in list(paper_split.NCF_FILES.items()):
         dead = RemoteFile(base + remote.filename, remote.filename)
-        monkeypatch.setitem(grouplens.NCF_FILES, key, dead)
+        monkeypatch.setitem(paper_split.NCF_FILES, key, dead)
     return base
 
 

@@ -12,7 +12,7 @@ from helpers import listing, md5_of, sha256_of, write_table, zip_bytes
 
 from ncf_keras import grouplens
 from ncf_keras.download import RemoteFile
-from ncf_keras.grouplens import movielens_1m_ncf
+from ncf_keras.paper_split import movielens_1m_ncf
 from ncf_keras.parsing import read_movies
 
 TEST_NEGATIVES = 99
