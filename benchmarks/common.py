@@ -249,10 +249,10 @@ def comma_list(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
     return parse
 
 
-def seed_list(text: str) -> list[int]:
-    """An argparse type: comma-separated integer seeds, e.g. '0,1,2'."""
+def int_list(text: str) -> list[int]:
+    """An argparse type: comma-separated integers, e.g. seeds '0,1,2' or layers '64,32,16,8'."""
     try:
-        return [int(seed) for seed in text.split(",")]
+        return [int(value) for value in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected integers such as 0,1,2; got {text!r}") from None
 

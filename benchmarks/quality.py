@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -50,7 +51,7 @@ from itertools import product
 from pathlib import Path
 
 import keras
-from common import beta_pair, comma_list, machine, seed_list
+from common import beta_pair, comma_list, int_list, machine
 
 from ncf_keras.baselines import IALS, ItemPop, choose_ials
 from ncf_keras.dataset import Dataset, validation_split
@@ -122,7 +123,8 @@ def run_model(
     The record's "seconds" are the wall seconds of training, evaluations included.
     """
     keras.utils.set_random_seed(seed)
-    model = build_model(name, data.num_users, data.num_items, factors, l2=args.l2)
+    tower = {"layers": args.layers, "dropout": args.dropout} if name in ("mlp", "neumf") else {}
+    model = build_model(name, data.num_users, data.num_items, factors, l2=args.l2, **tower)
     optimizer, lr, alpha = args.optimizer, args.lr, None
     if pretrained_from is not None:
         if args.alpha == "validation":
@@ -143,6 +145,7 @@ def run_model(
         seed=seed,
         validation=validation,
         patience=args.patience,
+        callbacks=[cosine_decay(lr, args.epochs)] if args.schedule == "cosine" else [],
         verbose=0,
     )
     seconds = time.perf_counter() - start
@@ -172,6 +175,13 @@ def run_model(
     return record, model
 
 
+def cosine_decay(learning_rate: float, epochs: int) -> keras.callbacks.LearningRateScheduler:
+    """Sets epoch e's (0-based) learning rate to learning_rate * (1 + cos(pi * e / epochs)) / 2."""
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch: learning_rate * (1 + math.cos(math.pi * epoch / epochs)) / 2
+    )
+
+
 def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
     """The hyperparameters one trained row used, stored with its record.
 
@@ -187,6 +197,12 @@ def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
         settings[key] = getattr(args, key)
     if not fine_tuned and tuple(args.betas) != ADAM_BETAS:
         settings["betas"] = list(args.betas)
+    if args.layers is not None:
+        settings["layers"] = args.layers
+    if args.dropout:
+        settings["dropout"] = args.dropout
+    if args.schedule != "constant":
+        settings["schedule"] = args.schedule
     if fine_tuned:
         settings["alpha"] = args.alpha
     settings["validation_negatives"] = "never touched"
@@ -239,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--factors", default="8", help="comma-separated, e.g. 8,64")
-    parser.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="comma-separated")
+    parser.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="comma-separated")
     parser.add_argument(
         "--models", type=comma_list(ROWS), default=list(ROWS), help="comma-separated"
     )
@@ -258,6 +274,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=beta_pair,
         default=ADAM_BETAS,
         help="Adam's beta_1,beta_2 (default 0.9,0.999)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="the learning rate over --epochs: constant (default) or cosine decay to 0",
+    )
+    parser.add_argument(
+        "--layers",
+        type=int_list,
+        default=None,
+        help="the MLP tower of mlp and neumf, e.g. 128,32,16,8 (default: 8f,4f,2f,f)",
+    )
+    parser.add_argument(
+        "--dropout", type=float, default=0.0, help="after each ReLU layer of the MLP tower"
     )
     parser.add_argument("--negatives", type=int, default=4)
     parser.add_argument(

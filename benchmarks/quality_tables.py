@@ -102,7 +102,9 @@ def footnote(table: str) -> list[str]:
 def recipe(run: dict) -> str:
     """A run's settings: 'adam 0.001, 8 negatives, L2 0.0025, ≤ 30 epochs, patience 8'.
 
-    Adam's betas follow the learning rate where a run set them: 'adam 0.01 (betas 0.25, 0.5)'.
+    Adam's betas follow the learning rate where a run set them: 'adam 0.01 (betas 0.25, 0.5)';
+    so does a schedule: 'adam 0.003 cosine'. A tower other than the paper's and
+    dropout come last: ', tower 128-32-16-8, dropout 0.2'.
 
     Pre-trained NeuMF adds its alpha: the number, or 'by validation'. iALS gives
     its sweeps and its grid: '15 ALS iterations, regularization from 1, 10, 100, 1000
@@ -120,12 +122,18 @@ def recipe(run: dict) -> str:
     text = f"{s['optimizer']} {s['lr']}"
     if "betas" in s:
         text += " (betas {:g}, {:g})".format(*s["betas"])
+    if "schedule" in s:
+        text += f" {s['schedule']}"
     text += (
         f", {s['negatives']} negatives, L2 {s['l2']}, "
         f"≤ {s['epochs']} epochs, patience {s['patience']}"
     )
     if "alpha" in s:
         text += ", alpha " + ("by validation" if s["alpha"] == "validation" else s["alpha"])
+    if "layers" in s:
+        text += ", tower " + "-".join(map(str, s["layers"]))
+    if "dropout" in s:
+        text += f", dropout {s['dropout']:g}"
     return text
 
 

@@ -68,7 +68,7 @@ def measure_arm(
     lr = PAPER_LEARNING_RATE if batch_size == PAPER_BATCH else LEARNING_RATE
     model = build_model("neumf", dataset.num_users, dataset.num_items)
     compile_model(model, learning_rate=lr)
-    samples = TrainingSamples(dataset, negatives, batch_size, seed)
+    samples = TrainingSamples(dataset, negatives, batch_size, seed, prefetch=False)
     history, reached = [], None
     for epoch in range(1, max_epochs + 1):
         fitted = model.fit(samples, epochs=1, verbose=0)
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--seeds",
-        type=common.seed_list,
+        type=common.int_list,
         default=[0, 1, 2],
         help="seeds, comma-separated (default: 0,1,2)",
     )

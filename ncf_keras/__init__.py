@@ -17,7 +17,8 @@ module imports what it needs. One concept per module:
 * `pretraining`: NeuMF initialised from trained GMF and MLP.
 * `metrics`: HR@K and NDCG@K, sampled or full ranking.
 * `callbacks`: per-epoch ranking metrics, timings, history and checkpoints.
-* `training`: the per-epoch training data, `compile_model` and `train`.
+* `batches`: an epoch's training rows as Keras batches, the next epoch drawn ahead.
+* `training`: `compile_model` and `train`.
 * `lazy`: lazy Adam, which updates only the embedding rows a batch looks up.
 * `runs`: the run folders that `train_run` writes, and reading them back.
 * `distribution`: many devices and hosts with `keras.distribution` (JAX).

@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of GMF in the pre-trained output layer, 0 to 1 (default: 0.5)",
     )
     t.add_argument(
+        "--no-prefetch",
+        action="store_true",
+        help="draw each epoch's negatives when it starts, not in the background during the "
+        "epoch before: slower, but one epoch in memory instead of two (default: off)",
+    )
+    t.add_argument(
         "--verbose",
         type=int,
         default=1,

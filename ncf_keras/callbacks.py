@@ -57,7 +57,8 @@ class RankingEvaluation(keras.callbacks.Callback):
 class EpochTimes(keras.callbacks.Callback):
     """Adds the epoch's timings to the logs, in wall seconds.
 
-    `sample_seconds`: drawing the epoch's negatives; `eval_seconds`: the
+    `sample_seconds`: waiting for the epoch's negatives (the whole draw, unless
+    `TrainingSamples` drew them in the background); `eval_seconds`: the
     `evaluations` of the epoch; `train_seconds`: the rest of the epoch, the fit.
     Place it after the evaluations it times, and before the callbacks that
     should record its keys.

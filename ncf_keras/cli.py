@@ -172,6 +172,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         resume=args.resume,
         tensorboard=args.tensorboard,
         distribute=args.distribute,
+        prefetch=not args.no_prefetch,
     )
     best = metrics["best"]
     print(

@@ -22,8 +22,17 @@ from collections.abc import Sequence
 
 import keras
 
+from ncf_keras.errors import ArgumentError
 from ncf_keras.lazy import Embedding
-from ncf_keras.settings import FACTORS, LAYERS, MODEL_NAMES, check_choice, check_layers, paper_tower
+from ncf_keras.settings import (
+    FACTORS,
+    LAYERS,
+    MODEL_NAMES,
+    check_choice,
+    check_layers,
+    check_number,
+    paper_tower,
+)
 
 
 def _inputs() -> dict[str, keras.KerasTensor]:
@@ -67,8 +76,12 @@ def _mlp_vector(
     num_items: int,
     layer_sizes: Sequence[int],
     l2: float,
+    dropout: float = 0.0,
 ) -> keras.KerasTensor:
-    """The MLP tower over [p_u, q_i], shape (batch, layer_sizes[-1])."""
+    """The MLP tower over [p_u, q_i], shape (batch, layer_sizes[-1]).
+
+    With `dropout`, each ReLU layer's output is dropped at that rate in training.
+    """
     layer_sizes = check_layers(layer_sizes)
     half = layer_sizes[0] // 2
     p = embedding(num_users, half, l2, "mlp_user_embedding")(inputs["user"])
@@ -76,6 +89,8 @@ def _mlp_vector(
     x = keras.layers.Concatenate(name="mlp_concat")([p, q])
     for depth, units in enumerate(layer_sizes[1:], 1):
         x = keras.layers.Dense(units, activation="relu", name=f"mlp_layer{depth}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"mlp_dropout{depth}")(x)
     return x
 
 
@@ -134,17 +149,21 @@ def gmf(num_users: int, num_items: int, factors: int = FACTORS, l2: float = 0.0)
 
 
 def mlp(
-    num_users: int, num_items: int, layers: Sequence[int] = LAYERS, l2: float = 0.0
+    num_users: int,
+    num_items: int,
+    layers: Sequence[int] = LAYERS,
+    l2: float = 0.0,
+    dropout: float = 0.0,
 ) -> keras.Model:
     """Multi-Layer Perceptron over [p_u, q_i], eq. (10).
 
     `layers[0]` is the width of the concatenated embeddings (each is half of
-    it); `layers[1:]` are the ReLU layers. The last one is the predictive factors.
+    it); `layers[1:]` are the ReLU layers. The last one is the predictive
+    factors. `dropout` is the rate after each ReLU layer (default 0).
     """
     inputs = _inputs()
-    return keras.Model(
-        inputs, _prediction(_mlp_vector(inputs, num_users, num_items, layers, l2)), name="mlp"
-    )
+    vector = _mlp_vector(inputs, num_users, num_items, layers, l2, dropout)
+    return keras.Model(inputs, _prediction(vector), name="mlp")
 
 
 def neumf(
@@ -153,13 +172,15 @@ def neumf(
     factors: int = FACTORS,
     layers: Sequence[int] = LAYERS,
     l2: float = 0.0,
+    dropout: float = 0.0,
 ) -> keras.Model:
     """Neural Matrix Factorization: GMF and MLP with separate embeddings, fused, eq. (12).
 
     y_hat = sigmoid(h^T [p_u * q_i, MLP tower]). With `l2`, the GMF part is set
     up as in `gmf`: its embeddings start at N(0, 0.1), and its part of h,
     h[:factors], is held at length sqrt(factors) at most (at most, so that the
-    alpha * h_GMF of pre-training, eq. (13), keeps its alpha).
+    alpha * h_GMF of pre-training, eq. (13), keeps its alpha). `dropout` is
+    the MLP tower's, as in `mlp`.
     """
     inputs = _inputs()
     stddev, bound = 0.01, None
@@ -168,7 +189,7 @@ def neumf(
     fused = keras.layers.Concatenate(name="neumf_concat")(
         [
             _gmf_vector(inputs, num_users, num_items, factors, l2, stddev),
-            _mlp_vector(inputs, num_users, num_items, layers, l2),
+            _mlp_vector(inputs, num_users, num_items, layers, l2, dropout),
         ]
     )
     return keras.Model(inputs, _prediction(fused, bound), name="neumf")
@@ -200,6 +221,7 @@ def build_model(
     factors: int = FACTORS,
     layers: Sequence[int] | None = None,
     l2: float = 0.0,
+    dropout: float = 0.0,
 ) -> keras.Model:
     """The model `name` ("gmf", "mlp", "neumf" or "mf") for `num_users` x `num_items`.
 
@@ -210,13 +232,20 @@ def build_model(
         layers: the MLP sizes for "mlp" and "neumf"; None gives the paper's
             tower for `factors`, [8f, 4f, 2f, f] (64, 32, 16, 8 at f = 8).
         l2: the penalty on the looked-up embeddings (default 0).
+        dropout: the rate after each ReLU layer of the MLP tower, for "mlp"
+            and "neumf" (default 0: none, as in the paper).
     """
     check_choice("model", name, MODEL_NAMES)
+    check_number("dropout", dropout, 0)
+    if dropout >= 1:
+        raise ArgumentError("dropout", f"must be in [0, 1), got {dropout}")
+    if dropout and name not in ("mlp", "neumf"):
+        raise ArgumentError("dropout", f"is for the MLP tower of mlp and neumf; {name} has none")
     layers = paper_tower(factors) if layers is None else layers
     if name == "mlp":
-        return mlp(num_users, num_items, layers, l2)
+        return mlp(num_users, num_items, layers, l2, dropout)
     if name == "neumf":
-        return neumf(num_users, num_items, factors, layers, l2)
+        return neumf(num_users, num_items, factors, layers, l2, dropout)
     return MODELS[name](num_users, num_items, factors, l2)
 
 

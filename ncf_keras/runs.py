@@ -75,6 +75,7 @@ def train_run(
     resume: bool = False,
     tensorboard: str | Path | None = None,
     distribute: str | keras.distribution.Distribution | None = None,
+    prefetch: bool = True,
 ) -> dict:
     """Train one model and write its whole run folder; return its metrics.json content.
 
@@ -106,6 +107,8 @@ def train_run(
             or a `keras.distribution.Distribution` (`distribution.make_distribution`).
             JAX backend only; the model is built and compiled under it, and
             metrics.json records config.devices.
+        prefetch: draw each next epoch's negatives in the background, as in
+            `training.train` (default True); the results are the same either way.
 
     Raises:
         DataError: `out_dir` holds a run and `overwrite` is False, another
@@ -178,6 +181,7 @@ def train_run(
             callbacks=callbacks,
             verbose=verbose,
             distribute=distribution,
+            prefetch=prefetch,
         )
         (partial / "start.json").unlink()
         return write_run(partial, name, source, config, history, dataset, start)

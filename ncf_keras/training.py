@@ -1,7 +1,7 @@
 """Training with `model.fit`: fresh negatives every epoch, ranking metrics every epoch.
 
-* `TrainingSamples` is a `keras.utils.PyDataset` that redraws the negatives at
-  the start of each epoch, seeded by (seed, epoch).
+* `TrainingSamples` (`ncf_keras.batches`) is a `keras.utils.PyDataset` that
+  redraws the negatives at the start of each epoch, seeded by (seed, epoch).
 * `compile_model` compiles for the log loss, on any Keras backend.
 * `train` fits with the callbacks of `ncf_keras.callbacks`: HR@K and NDCG@K
   after every epoch, optionally a validation hold-out that chooses the best
@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import keras
 
 from ncf_keras import distribution as distribution_lib
 from ncf_keras import lazy
+from ncf_keras.batches import TrainingSamples
 from ncf_keras.callbacks import (
     AtomicModelCheckpoint,
     EpochBackup,
@@ -33,7 +33,6 @@ from ncf_keras.callbacks import (
 )
 from ncf_keras.dataset import Dataset
 from ncf_keras.errors import ArgumentError
-from ncf_keras.sampling import random_stream, training_instances
 from ncf_keras.settings import (
     ADAM_BETAS,
     BATCH_SIZE,
@@ -44,12 +43,10 @@ from ncf_keras.settings import (
     OPTIMIZER_NAMES,
     check_at_least,
     check_choice,
-    check_memory,
     check_number,
 )
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
-BYTES_PER_ROW = 24  # peak host memory per training row while an epoch is drawn (20 measured)
 OPTIMIZERS = {  # settings.OPTIMIZER_NAMES -> the Keras optimizer
     "adam": keras.optimizers.Adam,
     "lazy-adam": lazy.LazyAdam,
@@ -57,98 +54,6 @@ OPTIMIZERS = {  # settings.OPTIMIZER_NAMES -> the Keras optimizer
     "adagrad": keras.optimizers.Adagrad,
     "rmsprop": keras.optimizers.RMSprop,
 }
-
-
-class TrainingSamples(keras.utils.PyDataset):
-    """Shuffled pointwise batches: every training positive plus sampled negatives.
-
-    Each batch is ({"user": int32 (b,), "item": int32 (b,)}, label float32 (b,)),
-    with b = batch_size (the last batch may be smaller). Epoch e's rows come from
-    `random_stream(seed, "epoch", e)`, so a seed fixes every epoch's rows.
-
-    For many devices, every batch must split evenly: the last one is cut to a
-    multiple of `multiple_of`, leaving out fewer than `multiple_of` of the
-    epoch's (shuffled) rows, and a process of a multi-process run serves only
-    its `shard` of every batch.
-
-    A new epoch's negatives are drawn when an epoch begins after every batch of
-    the current draw has been served. Counting epochs that way, rather than
-    counting `on_epoch_begin` calls, stays right when Keras peeks at a batch
-    before training (the JAX trainer does, in its first `fit`).
-
-    Args:
-        dataset: its training positives are served.
-        negatives: sampled negatives per positive (default 4, as in the paper).
-        batch_size: rows per batch (default 1024).
-        seed: seeds every epoch's negatives and order.
-        first_epoch: the 0-based epoch served first (default 0; more when resuming).
-        multiple_of: every batch's rows are a multiple of it (default 1): the
-            number of devices each batch is split over.
-        shard: (index, count): serve the index-th of `count` equal parts of
-            every batch (default (0, 1), all of it): this process's part in a
-            multi-process run.
-
-    Raises ArgumentError, before drawing, when one epoch's rows would not fit
-    in the memory available (about 24 bytes per row while drawing).
-
-    Attributes:
-        epoch: the epoch whose rows are served now.
-        sample_seconds: {epoch: (start time, seconds)} of each draw, for timing.
-    """
-
-    def __init__(
-        self,
-        dataset: Dataset,
-        negatives: int = NEGATIVES,
-        batch_size: int = BATCH_SIZE,
-        seed: int = 0,
-        first_epoch: int = 0,
-        multiple_of: int = 1,
-        shard: tuple[int, int] = (0, 1),
-    ):
-        super().__init__()
-        self.negatives = check_at_least("negatives", negatives, 1)
-        self.batch_size = check_at_least("batch_size", batch_size, 1)
-        self.multiple_of = check_at_least("multiple_of", multiple_of, 1)
-        self.shard = shard
-        rows = len(dataset.train_users) * (1 + negatives)
-        check_memory("negatives", rows * BYTES_PER_ROW, f"one epoch's {rows:,} training rows")
-        self.dataset = dataset
-        self.seed = seed
-        self.sample_seconds: dict[int, tuple[float, float]] = {}
-        self._draw(first_epoch)
-
-    def _draw(self, epoch: int) -> None:
-        start = time.perf_counter()
-        d = self.dataset
-        self.users = self.items = self.labels = None  # the last epoch's rows go first
-        self.users, self.items, self.labels = training_instances(
-            d.train_users,
-            d.train_items,
-            d.unseen_in_train,
-            self.negatives,
-            random_stream(self.seed, "epoch", epoch),
-        )
-        self.epoch = epoch
-        self._served = 0
-        # The last batch, cut to a multiple of `multiple_of`.
-        self.rows = len(self.labels) - len(self.labels) % self.batch_size % self.multiple_of
-        self.sample_seconds[epoch] = (start, time.perf_counter() - start)
-
-    def on_epoch_begin(self) -> None:
-        if self._served >= len(self):
-            self._draw(self.epoch + 1)
-
-    def __len__(self) -> int:
-        return -(-self.rows // self.batch_size)
-
-    def __getitem__(self, index: int):
-        self._served += 1
-        start = index * self.batch_size
-        size = min(self.batch_size, self.rows - start)
-        part, count = self.shard
-        rows = slice(start + part * size // count, start + (part + 1) * size // count)
-        return {"user": self.users[rows], "item": self.items[rows]}, self.labels[rows]
 
 
 def compile_model(
@@ -222,6 +127,7 @@ def train(
     k: int = 10,
     verbose: int | str = "auto",
     distribute: str | keras.distribution.Distribution | None = None,
+    prefetch: bool = True,
 ) -> list[dict[str, float]]:
     """Fit a compiled model, evaluating HR@k and NDCG@k on the test items after every epoch.
 
@@ -255,6 +161,8 @@ def train(
             under whose `scope()` the model must have been built and compiled.
             JAX backend only. `batch_size` is the global batch: the devices
             must divide it.
+        prefetch: draw each next epoch's negatives in the background while
+            the model fits (default True; `TrainingSamples`).
 
     Returns:
         One dict per epoch: "epoch" (1-based), "loss", "hr@k", "ndcg@k", then
@@ -304,6 +212,8 @@ def train(
         len(done),
         multiple_of=distribution_lib.replicas(distribution),
         shard=distribution_lib.data_shard(distribution),
+        prefetch=prefetch,
+        epochs=epochs,
     )
     evaluations = [RankingEvaluation(dataset, k)]
     if validation is not None:
@@ -336,17 +246,20 @@ def train(
             backup,
         ]
     chain += callbacks
-    if len(done) < epochs:
-        with distribution_lib.scope(distribution):
-            fitted = model.fit(
-                samples,
-                epochs=epochs,
-                initial_epoch=len(done),
-                callbacks=chain,
-                verbose=verbose,
-                shuffle=False,  # the samples are shuffled, by the seed; Keras would use `random`
-            )
-        done += epoch_history(fitted)
+    try:
+        if len(done) < epochs:
+            with distribution_lib.scope(distribution):
+                fitted = model.fit(
+                    samples,
+                    epochs=epochs,
+                    initial_epoch=len(done),
+                    callbacks=chain,
+                    verbose=verbose,
+                    shuffle=False,  # the samples are shuffled by the seed; Keras uses `random`
+                )
+            done += epoch_history(fitted)
+    finally:
+        samples.close()  # no background draw outlives the fit
     if backup is not None:
         shutil.rmtree(backup.folder, ignore_errors=True)
     return done

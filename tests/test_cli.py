@@ -24,6 +24,7 @@ from helpers import (
     zip_bytes,
 )
 
+from ncf_keras import batches
 from ncf_keras.arguments import build_parser
 from ncf_keras.cli import main
 from ncf_keras.sources import synthetic
@@ -355,6 +356,19 @@ def test_a_recipe_sets_what_the_flags_leave_unset(tmp_path, extra, batch_size, l
     config = read_metrics(tmp_path / "r")["config"]
     assert (config["batch_size"], config["lr"]) == (batch_size, lr)
     assert config["recipe"] == (extra[1] if extra else None)
+
+
+def test_no_prefetch_draws_in_turn_and_gives_the_same_run(runs, tmp_path, monkeypatch):
+    """--no-prefetch starts no background draw, and the run's numbers are those drawn ahead."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a background sampler was started")
+
+    monkeypatch.setattr(batches, "ThreadPoolExecutor", refuse)
+    assert main(train_args("gmf", tmp_path / "g", "--lr", "0.005", "--no-prefetch")) == 0
+    history, drawn_ahead = (read_metrics(p)["history"] for p in (tmp_path / "g", runs["gmf"]))
+    for key in ("loss", "hr@10", "ndcg@10"):
+        assert [row[key] for row in history] == [row[key] for row in drawn_ahead]
 
 
 def run_module(*argv: str, **env: str) -> subprocess.CompletedProcess:

@@ -116,6 +116,32 @@ def test_mlp_refuses_an_odd_first_layer_or_a_single_layer(layers):
         models.neumf(NUM_USERS, NUM_ITEMS, layers=layers)
 
 
+@pytest.mark.parametrize("name", ["mlp", "neumf"])
+def test_dropout_acts_after_each_relu_layer_in_training_only(name):
+    """Inference is the model without dropout; training drops units, a new draw each call."""
+    build = dict(factors=3, layers=[8, 4, 2])
+    model = models.build_model(name, NUM_USERS, NUM_ITEMS, **build, dropout=0.5)
+    plain = models.build_model(name, NUM_USERS, NUM_ITEMS, **build)
+    assert [layer.name for layer in model.layers if "dropout" in layer.name] == [
+        "mlp_dropout1",
+        "mlp_dropout2",
+    ]
+    randomize(model, seed=3)
+    for layer in plain.layers:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    x = batch(50, seed=4)
+    np.testing.assert_allclose(model(x), plain(x), rtol=1e-6)
+    first, second = (np.asarray(model(x, training=True)) for _ in range(2))
+    assert not np.allclose(first, np.asarray(plain(x)))
+    assert not np.allclose(first, second)
+
+
+@pytest.mark.parametrize(("name", "rate"), [("neumf", 1.0), ("neumf", -0.1), ("gmf", 0.2)])
+def test_dropout_refuses_a_rate_outside_zero_to_one_or_a_model_without_a_tower(name, rate):
+    with pytest.raises(ArgumentError, match="dropout"):
+        models.build_model(name, NUM_USERS, NUM_ITEMS, dropout=rate)
+
+
 def test_l2_penalises_the_looked_up_embeddings_per_example():
     """l2 * (|p_u|^2 + |q_i|^2) per example, averaged over the batch; dense layers are free."""
     model = randomize(models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[6, 4], l2=0.01), 1)

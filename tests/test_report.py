@@ -233,6 +233,28 @@ def test_tuning_table_names_lazy_adam_and_betas_set_apart_from_the_defaults(qual
     assert row[4].startswith("lazy-adam 0.01 (betas 0.25, 0.5), 4 negatives")
 
 
+def test_tuning_table_names_the_schedule_tower_and_dropout_set_apart_from_the_defaults(
+    quality, benchmark
+):
+    """--schedule, --layers and --dropout reach the record, and the table shows them."""
+    parser = benchmark.build_parser()
+    options = ["--schedule", "cosine", "--layers", "128,32,16,8", "--dropout", "0.2"]
+    settings = benchmark.settings_for("neumf", parser.parse_args(options))
+    assert settings["schedule"] == "cosine"
+    assert (settings["layers"], settings["dropout"]) == ([128, 32, 16, 8], 0.2)
+    plain = benchmark.settings_for("neumf", parser.parse_args([]))
+    assert not {"schedule", "layers", "dropout"} & set(plain)  # older records still match
+    run = record(0, 0.66) | {"settings": record(0, 0.66)["settings"] | settings}
+    row = cells(quality.tuning_table({"quality-c.json": {"runs": [run]}}).splitlines()[2])
+    assert row[4].startswith("adam 0.003 cosine, 4 negatives")
+    assert row[4].endswith(", tower 128-32-16-8, dropout 0.2, batch 1024")
+
+
+def test_cosine_decay_falls_from_the_learning_rate_to_half_way_then_near_zero(benchmark):
+    schedule = benchmark.cosine_decay(0.01, epochs=4).schedule
+    assert [round(schedule(epoch), 6) for epoch in range(4)] == [0.01, 0.008536, 0.005, 0.001464]
+
+
 def test_tuning_table_lists_ials_with_its_grid_and_no_batch_or_epochs(quality):
     table = quality.tuning_table({"quality-ials.json": {"runs": [ials(0, 0.70)]}})
     row = cells(table.splitlines()[2])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from ncf_keras import metrics, models
+from ncf_keras import batches, metrics, models
 from ncf_keras.callbacks import AtomicModelCheckpoint, StepProgbar, interrupt_after
 from ncf_keras.dataset import Dataset, validation_split
 from ncf_keras.errors import ArgumentError
@@ -118,6 +119,72 @@ def test_fit_redraws_negatives_at_every_epoch(small_synthetic):
     assert [epoch for epoch, _ in seen] == [0, 1, 2]
     assert not np.array_equal(seen[0][1], seen[1][1])
     assert not np.array_equal(seen[1][1], seen[2][1])
+
+
+def served_epochs(samples: TrainingSamples, count: int) -> list[np.ndarray]:
+    """The items of `count` epochs, each served whole as fit serves it."""
+    drawn = []
+    for _ in range(count):
+        samples.on_epoch_begin()
+        drawn.append(np.concatenate([samples[index][0]["item"] for index in range(len(samples))]))
+    return drawn
+
+
+def sampler_threads() -> set[threading.Thread]:
+    """The live threads of `TrainingSamples`' background draws (other tests' included)."""
+    return {thread for thread in threading.enumerate() if thread.name.startswith("ncf-sampler")}
+
+
+def test_epochs_drawn_ahead_in_the_background_are_the_epochs_drawn_in_turn(
+    small_synthetic, monkeypatch
+):
+    """Prefetching changes where epoch e + 1 is drawn (a background thread), never its rows."""
+    where: list[tuple[int, str]] = []
+    draw = TrainingSamples._instances
+
+    def traced(self, epoch):
+        where.append((epoch, threading.current_thread().name))
+        return draw(self, epoch)
+
+    monkeypatch.setattr(TrainingSamples, "_instances", traced)
+    before = sampler_threads()
+    ahead = TrainingSamples(small_synthetic, negatives=2, batch_size=256, seed=5, epochs=3)
+    assert ahead.prefetch
+    assert ahead.epoch_ahead == 1
+    drawn_ahead = served_epochs(ahead, 3)
+    assert ahead.epoch_ahead is None
+    ahead.close()
+    main = threading.current_thread().name
+    # Each epoch drawn once: 0 before the fit, the next ones in the background, and
+    # not epoch 3, as the fit has 3 epochs (0 to 2).
+    assert [(epoch, thread == main) for epoch, thread in where] == [
+        (0, True),
+        (1, False),
+        (2, False),
+    ]
+    in_turn = TrainingSamples(small_synthetic, negatives=2, batch_size=256, seed=5, prefetch=False)
+    for a, b in zip(drawn_ahead, served_epochs(in_turn, 3), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert sampler_threads() <= before  # close() ended the thread
+
+
+def test_prefetch_is_left_off_where_two_epochs_would_not_fit_in_memory(
+    small_synthetic, monkeypatch
+):
+    rows = len(small_synthetic.train_users) * 5
+    one_epoch = rows * batches.BYTES_PER_ROW
+    monkeypatch.setattr(batches, "available_memory", lambda: one_epoch + 1)
+    assert not TrainingSamples(small_synthetic, negatives=4).prefetch
+    monkeypatch.setattr(batches, "available_memory", lambda: 2 * one_epoch)
+    samples = TrainingSamples(small_synthetic, negatives=4)
+    assert samples.prefetch
+    samples.close()
+
+
+def test_train_leaves_no_background_draw_behind(small_synthetic):
+    before = sampler_threads()
+    train(fresh_gmf(small_synthetic), small_synthetic, epochs=3, verbose=0)
+    assert sampler_threads() <= before
 
 
 def test_training_samples_refuse_bad_sizes(small_synthetic):
