@@ -4,8 +4,8 @@
 epoch has fresh negatives (`sampling.training_instances`), seeded by (seed,
 epoch). While the model fits epoch e, a background thread draws epoch e + 1,
 so the accelerator need not wait for the host's sampler. NumPy releases the
-GIL in the sampler's bulk work (random draws, shuffling, searching, gathering),
-so the draw runs beside the fit. The rows are the same with or without it.
+GIL in most of the sampler's bulk work, so the draw runs beside the fit (see
+*Drawing ahead* in benchmarks/README.md). The rows are the same either way.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class TrainingSamples(keras.utils.PyDataset):
 
     @property
     def epoch_ahead(self) -> int | None:
-        """The epoch being drawn (or drawn) in the background, if any."""
+        """The epoch drawn, or being drawn, in the background; None when there is none."""
         return None if self._ahead is None else self._ahead[0]
 
     def close(self) -> None:
