@@ -135,6 +135,50 @@ def interrupt_after() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+class InterruptAtBoundaries(keras.callbacks.Callback):
+    """Raises a Ctrl-C (SIGINT) during `fit` as KeyboardInterrupt at the next batch or epoch edge.
+
+    Keras 3.15 turns each step's logs into floats inside a bare `except:`
+    (`pythonify_logs`), where the JAX backend waits for the step to finish: a
+    KeyboardInterrupt raised there is lost and training goes on. Inside
+    `armed()`, the signal is only noted, and this callback raises it from its
+    own code. Put it first in the callbacks.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._caught: list[int] = []
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        """Note SIGINT instead of raising it, for the block; the main thread only."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, lambda number, frame: self._caught.append(number))
+        if previous is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, previous)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self._raise_if_caught()
+
+    def _raise_if_caught(self) -> None:
+        if self._caught:
+            self._caught.clear()
+            raise KeyboardInterrupt
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self._raise_if_caught()
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._raise_if_caught()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._raise_if_caught()
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """`ModelCheckpoint` that saves to a hidden temporary `.keras` file, then renames it.
 

@@ -28,6 +28,7 @@ from ncf_keras.callbacks import (
     EpochBackup,
     EpochTimes,
     HistoryCSV,
+    InterruptAtBoundaries,
     RankingEvaluation,
     StepProgbar,
 )
@@ -221,6 +222,8 @@ def train(
     chain: list[keras.callbacks.Callback] = list(evaluations)
     if distribution is not None:
         chain = distribution_lib.outside(distribution, chain)
+    interrupt = InterruptAtBoundaries()  # first: a Ctrl-C stops before the others run
+    chain.insert(0, interrupt)
     if timings:
         chain.append(EpochTimes(samples, evaluations))
     chain.append(StepProgbar())  # after the callbacks whose keys the epoch line shows
@@ -248,7 +251,7 @@ def train(
     chain += callbacks
     try:
         if len(done) < epochs:
-            with distribution_lib.scope(distribution):
+            with distribution_lib.scope(distribution), interrupt.armed():
                 fitted = model.fit(
                     samples,
                     epochs=epochs,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import keras
@@ -185,6 +188,36 @@ def test_train_leaves_no_background_draw_behind(small_synthetic):
     before = sampler_threads()
     train(fresh_gmf(small_synthetic), small_synthetic, epochs=3, verbose=0)
     assert sampler_threads() <= before
+
+
+def test_a_ctrl_c_inside_a_bare_except_still_stops_train(small_synthetic):
+    """Keras swallows a KeyboardInterrupt raised in its bare `except:` blocks; train does not.
+
+    The signal lands inside such a block in epoch 1; train raises at the next batch edge,
+    so epoch 2 never starts, and Python's own Ctrl-C handler is back afterwards.
+    """
+    epochs_begun = []
+
+    class CtrlCInsideBareExcept(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_begun.append(epoch)
+            if epoch == 1:
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.2)  # the handler runs here
+                except:  # noqa: E722 (as in keras.src.utils.python_utils.pythonify_logs)
+                    pass
+
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            fresh_gmf(small_synthetic),
+            small_synthetic,
+            epochs=4,
+            verbose=0,
+            callbacks=[CtrlCInsideBareExcept()],
+        )
+    assert epochs_begun == [0, 1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_training_samples_refuse_bad_sizes(small_synthetic):
