@@ -112,18 +112,15 @@ class HistoryCSV(keras.callbacks.CSVLogger):
 
 
 @contextlib.contextmanager
-def interrupt_after() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) back until the block ends, then raise KeyboardInterrupt.
+def _sigint_noted(caught: list[int]) -> Iterator[None]:
+    """Inside the block, a SIGINT is appended to `caught` instead of raised.
 
-    Keras's `model.save` (3.15) catches every exception around its first step
-    with a bare `except:`, so a KeyboardInterrupt raised there is lost and
-    training goes on. Python runs signal handlers in the main thread only, so
-    elsewhere, or where SIGINT is ignored, this changes nothing.
+    Python runs signal handlers in the main thread only, so elsewhere, or where
+    SIGINT is ignored, this changes nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
     if previous is signal.SIG_IGN:
         signal.signal(signal.SIGINT, previous)
@@ -131,6 +128,19 @@ def interrupt_after() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) back until the block ends, then raise KeyboardInterrupt.
+
+    Keras's `model.save` (3.15) catches every exception around its first step
+    with a bare `except:`, so a KeyboardInterrupt raised there is lost and
+    training goes on.
+    """
+    caught: list[int] = []
+    with _sigint_noted(caught):
+        yield
     if caught:
         raise KeyboardInterrupt
 
@@ -152,16 +162,8 @@ class InterruptAtBoundaries(keras.callbacks.Callback):
     @contextlib.contextmanager
     def armed(self) -> Iterator[None]:
         """Note SIGINT instead of raising it, for the block; the main thread only."""
-        if threading.current_thread() is not threading.main_thread():
+        with _sigint_noted(self._caught):
             yield
-            return
-        previous = signal.signal(signal.SIGINT, lambda number, frame: self._caught.append(number))
-        if previous is signal.SIG_IGN:
-            signal.signal(signal.SIGINT, previous)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
         self._raise_if_caught()
 
     def _raise_if_caught(self) -> None:
