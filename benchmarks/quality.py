@@ -60,7 +60,7 @@ from ncf_keras.metrics import evaluate, full_ranks, hit_rate, ndcg
 from ncf_keras.models import build_model
 from ncf_keras.pretraining import choose_alpha, load_pretrained
 from ncf_keras.runs import write_json
-from ncf_keras.settings import ADAM_BETAS, MODEL_NAMES
+from ncf_keras.settings import ADAM_BETAS, MODEL_NAMES, SAMPLE_ON
 from ncf_keras.sources import load_dataset
 from ncf_keras.training import compile_model, train
 
@@ -147,6 +147,7 @@ def run_model(
         patience=args.patience,
         callbacks=[cosine_decay(lr, args.epochs)] if args.schedule == "cosine" else [],
         verbose=0,
+        sample_on=args.sample_on,
     )
     seconds = time.perf_counter() - start
     # max() keeps the first of equal bests; restored weights are those of `chosen`.
@@ -203,6 +204,8 @@ def run_settings(args: argparse.Namespace, fine_tuned: bool) -> dict:
         settings["dropout"] = args.dropout
     if args.schedule != "constant":
         settings["schedule"] = args.schedule
+    if args.sample_on != "host":
+        settings["sample_on"] = args.sample_on
     if fine_tuned:
         settings["alpha"] = args.alpha
     settings["validation_negatives"] = "never touched"
@@ -314,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float_list,
         default=[4.0, 16.0, 64.0],
         help="iALS's alphas to choose from on validation (an interaction's confidence)",
+    )
+    parser.add_argument(
+        "--sample-on",
+        choices=SAMPLE_ON,
+        default="host",
+        help="where training negatives are drawn (train's sample_on)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser

@@ -104,7 +104,8 @@ def recipe(run: dict) -> str:
 
     Adam's betas follow the learning rate where a run set them: 'adam 0.01 (betas 0.25, 0.5)';
     so does a schedule: 'adam 0.003 cosine'. A tower other than the paper's and
-    dropout come last: ', tower 128-32-16-8, dropout 0.2'.
+    dropout come last: ', tower 128-32-16-8, dropout 0.2', then negatives drawn
+    inside the training step: ', negatives drawn on the device'.
 
     Pre-trained NeuMF adds its alpha: the number, or 'by validation'. iALS gives
     its sweeps and its grid: '15 ALS iterations, regularization from 1, 10, 100, 1000
@@ -134,6 +135,8 @@ def recipe(run: dict) -> str:
         text += ", tower " + "-".join(map(str, s["layers"]))
     if "dropout" in s:
         text += f", dropout {s['dropout']:g}"
+    if "sample_on" in s:
+        text += f", negatives drawn on the {s['sample_on']}"
     return text
 
 

@@ -18,6 +18,7 @@ module imports what it needs. One concept per module:
 * `metrics`: HR@K and NDCG@K, sampled or full ranking.
 * `callbacks`: per-epoch ranking metrics, timings, history and checkpoints.
 * `batches`: an epoch's training rows as Keras batches, the next epoch drawn ahead.
+* `step_sampling`: negatives drawn inside the compiled training step instead.
 * `training`: `compile_model` and `train`.
 * `lazy`: lazy Adam, which updates only the embedding rows a batch looks up.
 * `runs`: the run folders that `train_run` writes, and reading them back.

@@ -165,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
         "epoch before: slower, but one epoch in memory instead of two (default: off)",
     )
     t.add_argument(
+        "--sample-on",
+        choices=settings.SAMPLE_ON,
+        default="host",
+        help="where the training negatives are drawn: host (NumPy, exact) or device (inside "
+        "the compiled step: no epoch of rows in host memory; not with --distribute or "
+        "lazy-adam) (default: host)",
+    )
+    t.add_argument(
         "--verbose",
         type=int,
         default=1,

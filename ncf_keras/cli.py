@@ -173,6 +173,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         tensorboard=args.tensorboard,
         distribute=args.distribute,
         prefetch=not args.no_prefetch,
+        sample_on=args.sample_on,
     )
     best = metrics["best"]
     print(

@@ -76,6 +76,7 @@ def train_run(
     tensorboard: str | Path | None = None,
     distribute: str | keras.distribution.Distribution | None = None,
     prefetch: bool = True,
+    sample_on: str = "host",
 ) -> dict:
     """Train one model and write its whole run folder; return its metrics.json content.
 
@@ -109,6 +110,8 @@ def train_run(
             metrics.json records config.devices.
         prefetch: draw each next epoch's negatives in the background, as in
             `training.train` (default True); the results are the same either way.
+        sample_on: where the negatives are drawn, "host" (default) or "device",
+            as in `training.train`; "device" is recorded in the config.
 
     Raises:
         DataError: `out_dir` holds a run and `overwrite` is False, another
@@ -154,6 +157,7 @@ def train_run(
         "pretrained": pretrained is not None,
         "alpha": alpha if pretrained is not None else None,
         "devices": distribution_lib.device_count(distribution),
+        **({"sample_on": sample_on} if sample_on != "host" else {}),  # older runs lack it
         **(extra_config or {}),
     }
     with writing(
@@ -182,6 +186,7 @@ def train_run(
             verbose=verbose,
             distribute=distribution,
             prefetch=prefetch,
+            sample_on=sample_on,
         )
         (partial / "start.json").unlink()
         return write_run(partial, name, source, config, history, dataset, start)

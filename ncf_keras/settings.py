@@ -15,6 +15,7 @@ from ncf_keras.errors import ArgumentError
 
 MODEL_NAMES = ("gmf", "mlp", "neumf", "mf")
 OPTIMIZER_NAMES = ("adam", "lazy-adam", "sgd", "adagrad", "rmsprop")
+SAMPLE_ON = ("host", "device")  # where training negatives are drawn: `train(sample_on=)`
 LAZY_ADAM_BACKENDS = ("jax", "tensorflow")  # the backends `ncf_keras.lazy` has a step for
 
 EPOCHS = 20

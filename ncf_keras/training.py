@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 
 from ncf_keras import distribution as distribution_lib
-from ncf_keras import lazy
+from ncf_keras import lazy, step_sampling
 from ncf_keras.batches import TrainingSamples
 from ncf_keras.callbacks import (
     AtomicModelCheckpoint,
@@ -42,6 +42,7 @@ from ncf_keras.settings import (
     LEARNING_RATE,
     NEGATIVES,
     OPTIMIZER_NAMES,
+    SAMPLE_ON,
     check_at_least,
     check_choice,
     check_number,
@@ -129,6 +130,7 @@ def train(
     verbose: int | str = "auto",
     distribute: str | keras.distribution.Distribution | None = None,
     prefetch: bool = True,
+    sample_on: str = "host",
 ) -> list[dict[str, float]]:
     """Fit a compiled model, evaluating HR@k and NDCG@k on the test items after every epoch.
 
@@ -164,12 +166,18 @@ def train(
             must divide it.
         prefetch: draw each next epoch's negatives in the background while
             the model fits (default True; `TrainingSamples`).
+        sample_on: "host" (default) draws the negatives on the host
+            (`TrainingSamples`); "device" draws them inside the compiled step
+            (`ncf_keras.step_sampling`): each batch then holds batch_size //
+            (1 + negatives) positives, each with its own negatives. Not yet
+            with `distribute` or lazy Adam.
 
     Returns:
         One dict per epoch: "epoch" (1-based), "loss", "hr@k", "ndcg@k", then
         "val_hr@k" and "val_ndcg@k" with `validation`, and the timings.
     """
     check_at_least("epochs", epochs, 1)
+    check_choice("sample_on", sample_on, SAMPLE_ON)
     if validation is not None and (validation.num_users, validation.num_items) != (
         dataset.num_users,
         dataset.num_items,
@@ -205,17 +213,28 @@ def train(
             with distribution_lib.scope(distribution):  # the optimizer's state on the devices
                 done = backup.restore(model)
             _rewrite_history_csv(out / "history.csv", done)
-    samples = TrainingSamples(
-        validation or dataset,
-        negatives,
-        batch_size,
-        seed,
-        len(done),
-        multiple_of=distribution_lib.replicas(distribution),
-        shard=distribution_lib.data_shard(distribution),
-        prefetch=prefetch,
-        epochs=epochs,
-    )
+    fitted = model  # the model whose fit trains `model`
+    if sample_on == "device":
+        if distribution is not None or isinstance(model.optimizer, lazy.LazyAdam):
+            raise ArgumentError(
+                "sample_on", "device does not yet work with distribute or lazy-adam; use host"
+            )
+        fitted = _with_negatives(model, validation or dataset, negatives, seed)
+        samples = step_sampling.PositiveBatches(
+            validation or dataset, negatives, batch_size, seed, len(done)
+        )
+    else:
+        samples = TrainingSamples(
+            validation or dataset,
+            negatives,
+            batch_size,
+            seed,
+            len(done),
+            multiple_of=distribution_lib.replicas(distribution),
+            shard=distribution_lib.data_shard(distribution),
+            prefetch=prefetch,
+            epochs=epochs,
+        )
     evaluations = [RankingEvaluation(dataset, k)]
     if validation is not None:
         evaluations.insert(0, RankingEvaluation(validation, k, prefix="val_"))
@@ -249,10 +268,17 @@ def train(
             backup,
         ]
     chain += callbacks
+    if fitted is not model:
+        # The callbacks see `model`, except the progress bar, which Keras must find among
+        # the fit's own; the draws are keyed by epoch.
+        draw = fitted.get_layer("negatives")
+        chain = [step_sampling.DrawSeeds(draw, seed)] + [
+            c if isinstance(c, StepProgbar) else step_sampling.OnModel([c], model) for c in chain
+        ]
     try:
         if len(done) < epochs:
             with distribution_lib.scope(distribution), interrupt.armed():
-                fitted = model.fit(
+                history = fitted.fit(
                     samples,
                     epochs=epochs,
                     initial_epoch=len(done),
@@ -260,12 +286,24 @@ def train(
                     verbose=verbose,
                     shuffle=False,  # the samples are shuffled by the seed; Keras uses `random`
                 )
-            done += epoch_history(fitted)
+            done += epoch_history(history)
     finally:
         samples.close()  # no background draw outlives the fit
     if backup is not None:
         shutil.rmtree(backup.folder, ignore_errors=True)
     return done
+
+
+def _with_negatives(model: keras.Model, dataset: Dataset, negatives: int, seed: int) -> keras.Model:
+    """`step_sampling.with_negatives(model)`, compiled as `model` is, with its optimizer."""
+    fitted = step_sampling.with_negatives(model, dataset.unseen_in_train, negatives, seed)
+    fitted.compile(
+        optimizer=model.optimizer,
+        loss=model.loss,
+        jit_compile=model.jit_compile,
+        steps_per_execution=model.steps_per_execution,
+    )
+    return fitted
 
 
 def backup_of(out_dir: str | Path) -> EpochBackup:

@@ -398,6 +398,21 @@ def test_train_and_evaluate_on_jax(tmp_path):
     assert score == pytest.approx(metrics["best"]["hr@10"], abs=1.5 / 1000)
 
 
+def test_negatives_drawn_on_the_device_train_on_jax(tmp_path, capsys):
+    """--sample-on device under XLA: the run learns and records where it drew; with
+    lazy-adam, which it does not support yet, one error line and no run."""
+    run = tmp_path / "device-run"
+    args = train_args("neumf", run, "--lr", "0.005", "--sample-on", "device")
+    train = run_module(*args, KERAS_BACKEND="jax")
+    assert train.returncode == 0, train.stderr
+    metrics = read_metrics(run)
+    assert metrics["config"]["sample_on"] == "device"
+    assert metrics["best"]["hr@10"] > 0.2  # random ranking gives about 0.10
+    assert main([*args, "--overwrite", "--optimizer", "lazy-adam"]) == 2
+    assert "error: --sample-on device does not yet work with" in error_line(capsys)
+    assert read_metrics(run)["config"]["sample_on"] == "device"  # the run is still there
+
+
 def test_module_help_runs():
     """`python -m ncf_keras --help` lists the four commands."""
     result = run_module("--help")

@@ -233,21 +233,25 @@ def test_tuning_table_names_lazy_adam_and_betas_set_apart_from_the_defaults(qual
     assert row[4].startswith("lazy-adam 0.01 (betas 0.25, 0.5), 4 negatives")
 
 
-def test_tuning_table_names_the_schedule_tower_and_dropout_set_apart_from_the_defaults(
+def test_tuning_table_names_the_schedule_tower_dropout_and_sampler_set_apart_from_the_defaults(
     quality, benchmark
 ):
-    """--schedule, --layers and --dropout reach the record, and the table shows them."""
+    """--schedule, --layers, --dropout and --sample-on reach the record; the table shows them."""
     parser = benchmark.build_parser()
     options = ["--schedule", "cosine", "--layers", "128,32,16,8", "--dropout", "0.2"]
-    settings = benchmark.settings_for("neumf", parser.parse_args(options))
+    settings = benchmark.settings_for(
+        "neumf", parser.parse_args([*options, "--sample-on", "device"])
+    )
     assert settings["schedule"] == "cosine"
     assert (settings["layers"], settings["dropout"]) == ([128, 32, 16, 8], 0.2)
+    assert settings["sample_on"] == "device"
     plain = benchmark.settings_for("neumf", parser.parse_args([]))
-    assert not {"schedule", "layers", "dropout"} & set(plain)  # older records still match
+    assert not {"schedule", "layers", "dropout", "sample_on"} & set(plain)  # older records match
     run = record(0, 0.66) | {"settings": record(0, 0.66)["settings"] | settings}
     row = cells(quality.tuning_table({"quality-c.json": {"runs": [run]}}).splitlines()[2])
     assert row[4].startswith("adam 0.003 cosine, 4 negatives")
-    assert row[4].endswith(", tower 128-32-16-8, dropout 0.2, batch 1024")
+    tail = ", tower 128-32-16-8, dropout 0.2, negatives drawn on the device, batch 1024"
+    assert row[4].endswith(tail)
 
 
 def test_cosine_decay_falls_from_the_learning_rate_to_half_way_then_near_zero(benchmark):

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import background_rows, error_line, read_metrics, train_args, write_table
+from helpers import Interrupt, background_rows, error_line, read_metrics, train_args, write_table
 
 from ncf_keras import settings
 from ncf_keras.atomic import partial_path
@@ -26,18 +26,6 @@ from ncf_keras.sources import synthetic
 from ncf_keras.training import TrainingSamples
 
 LAYERS = [16, 8, 4]
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Raises KeyboardInterrupt at the end of one epoch (0-based), as Ctrl-C would."""
-
-    def __init__(self, epoch: int):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 class EpochsRun(keras.callbacks.Callback):

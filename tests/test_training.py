@@ -55,7 +55,10 @@ def test_epoch_logs_hold_only_the_lesson_without_timings(small_synthetic):
 
 
 def test_training_samples_batches_cover_every_row_once(small_synthetic):
-    """Batches of batch_size rows (the last one shorter) hold all n * (1 + negatives) rows."""
+    """Batches of batch_size rows (the last one shorter) hold all n * (1 + negatives) rows.
+
+    The rows are held lean (uint16 items, bool labels); Keras gets int32 ids and float32 labels.
+    """
     samples = TrainingSamples(small_synthetic, negatives=3, batch_size=500, seed=0)
     n = len(small_synthetic.train_users)
     assert len(samples) == -(-n * 4 // 500)
@@ -64,6 +67,7 @@ def test_training_samples_batches_cover_every_row_once(small_synthetic):
         x, y = samples[index]
         assert set(x) == {"user", "item"}
         assert len(x["user"]) == len(x["item"]) == len(y) <= 500
+        assert (x["user"].dtype, x["item"].dtype, y.dtype) == (np.int32, np.int32, np.float32)
         users.append(x["user"])
         items.append(x["item"])
         labels.append(y)
