@@ -169,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=settings.SAMPLE_ON,
         default="host",
         help="where the training negatives are drawn: host (NumPy, exact) or device (inside "
-        "the compiled step: no epoch of rows in host memory; not with --distribute or "
-        "lazy-adam) (default: host)",
+        "the compiled step: no epoch of rows in host memory; not with lazy-adam) "
+        "(default: host)",
     )
     t.add_argument(
         "--verbose",

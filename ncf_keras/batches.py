@@ -124,8 +124,7 @@ class TrainingSamples(keras.utils.PyDataset):
         self.users, self.items, self.labels = rows
         self.epoch = epoch
         self._served = 0
-        # The last batch, cut to a multiple of `multiple_of`.
-        self.rows = len(self.labels) - len(self.labels) % self.batch_size % self.multiple_of
+        self.rows = served_rows(len(self.labels), self.batch_size, self.multiple_of)
         self.sample_seconds[epoch] = (start, time.perf_counter() - start)
         if self._pool is not None and (self.epochs is None or epoch + 1 < self.epochs):
             self._ahead = (epoch + 1, self._pool.submit(self._instances, epoch + 1))
@@ -150,10 +149,20 @@ class TrainingSamples(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         self._served += 1
-        start = index * self.batch_size
-        size = min(self.batch_size, self.rows - start)
-        part, count = self.shard
-        rows = slice(start + part * size // count, start + (part + 1) * size // count)
+        rows = batch_rows(index, self.batch_size, self.rows, self.shard)
         # Held lean (`training_instances`), widened one batch at a time.
         items, labels = self.items[rows].astype(np.int32), self.labels[rows].astype(np.float32)
         return {"user": self.users[rows], "item": items}, labels
+
+
+def served_rows(rows: int, batch_size: int, multiple_of: int) -> int:
+    """How many of `rows` are served: all, but the last batch cut to a multiple of `multiple_of`."""
+    return rows - rows % batch_size % multiple_of
+
+
+def batch_rows(index: int, batch_size: int, rows: int, shard: tuple[int, int]) -> slice:
+    """The rows of batch `index` of `rows` that this process serves: its `shard` (index, count)."""
+    start = index * batch_size
+    size = min(batch_size, rows - start)
+    part, count = shard
+    return slice(start + part * size // count, start + (part + 1) * size // count)

@@ -37,6 +37,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ncf_keras.batches import batch_rows, served_rows
 from ncf_keras.dataset import Dataset
 from ncf_keras.errors import DataError
 from ncf_keras.sampling import UnseenItems, random_stream
@@ -145,6 +146,9 @@ class PositiveBatches(keras.utils.PyDataset):
         batch_size: rows per batch, negatives included (default 1024).
         seed: seeds every epoch's order.
         first_epoch: the 0-based epoch served first (default 0; more when resuming).
+        multiple_of, shard: as in `TrainingSamples`, for many devices: every
+            batch's positives are a multiple of `multiple_of` (batches shrink
+            to one; the last is cut to one), and a process serves its `shard`.
 
     Attributes:
         epoch: the epoch whose order is served now.
@@ -158,10 +162,14 @@ class PositiveBatches(keras.utils.PyDataset):
         batch_size: int = BATCH_SIZE,
         seed: int = 0,
         first_epoch: int = 0,
+        multiple_of: int = 1,
+        shard: tuple[int, int] = (0, 1),
     ):
         super().__init__()
-        check_at_least("batch_size", batch_size, 1 + negatives)
-        self.positives = batch_size // (1 + negatives)
+        self.multiple_of = check_at_least("multiple_of", multiple_of, 1)
+        check_at_least("batch_size", batch_size, (1 + negatives) * multiple_of)
+        self.positives = batch_size // (1 + negatives) // multiple_of * multiple_of
+        self.shard = shard
         self.users = np.asarray(dataset.train_users, np.int32)
         self.items = np.asarray(dataset.train_items, np.int32)
         self.labels = np.zeros((self.positives, 1 + negatives), np.float32)
@@ -174,8 +182,9 @@ class PositiveBatches(keras.utils.PyDataset):
         start = time.perf_counter()
         # rng.shuffle of an arange draws what rng.permutation draws, in half the memory.
         n = len(self.users)
-        self.order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
-        random_stream(self.seed, "epoch", epoch).shuffle(self.order)
+        order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+        random_stream(self.seed, "epoch", epoch).shuffle(order)
+        self.order = order[: served_rows(n, self.positives, self.multiple_of)]
         self.epoch, self._served = epoch, 0
         self.sample_seconds[epoch] = (start, time.perf_counter() - start)
 
@@ -187,11 +196,11 @@ class PositiveBatches(keras.utils.PyDataset):
             self._shuffle(self.epoch + 1)
 
     def __len__(self) -> int:
-        return -(-len(self.users) // self.positives)
+        return -(-len(self.order) // self.positives)
 
     def __getitem__(self, index: int):
         self._served += 1
-        rows = self.order[index * self.positives : (index + 1) * self.positives]
+        rows = self.order[batch_rows(index, self.positives, len(self.order), self.shard)]
         return {"user": self.users[rows], "item": self.items[rows]}, self.labels[: len(rows)]
 
 

@@ -169,8 +169,8 @@ def train(
         sample_on: "host" (default) draws the negatives on the host
             (`TrainingSamples`); "device" draws them inside the compiled step
             (`ncf_keras.step_sampling`): each batch then holds batch_size //
-            (1 + negatives) positives, each with its own negatives. Not yet
-            with `distribute` or lazy Adam.
+            (1 + negatives) positives (rounded down to a multiple of the
+            devices), each with its own negatives. Not yet with lazy Adam.
 
     Returns:
         One dict per epoch: "epoch" (1-based), "loss", "hr@k", "ndcg@k", then
@@ -213,28 +213,22 @@ def train(
             with distribution_lib.scope(distribution):  # the optimizer's state on the devices
                 done = backup.restore(model)
             _rewrite_history_csv(out / "history.csv", done)
+    trained_on = validation or dataset
+    # The same settings for batches of drawn rows (host) or of positives (device).
+    batches = (trained_on, negatives, batch_size, seed, len(done))
+    devices = {
+        "multiple_of": distribution_lib.replicas(distribution),
+        "shard": distribution_lib.data_shard(distribution),
+    }
     fitted = model  # the model whose fit trains `model`
     if sample_on == "device":
-        if distribution is not None or isinstance(model.optimizer, lazy.LazyAdam):
-            raise ArgumentError(
-                "sample_on", "device does not yet work with distribute or lazy-adam; use host"
-            )
-        fitted = _with_negatives(model, validation or dataset, negatives, seed)
-        samples = step_sampling.PositiveBatches(
-            validation or dataset, negatives, batch_size, seed, len(done)
-        )
+        if isinstance(model.optimizer, lazy.LazyAdam):
+            raise ArgumentError("sample_on", "device does not yet work with lazy-adam; use host")
+        with distribution_lib.scope(distribution):  # its tables replicated on every device
+            fitted = _with_negatives(model, trained_on, negatives, seed)
+        samples = step_sampling.PositiveBatches(*batches, **devices)
     else:
-        samples = TrainingSamples(
-            validation or dataset,
-            negatives,
-            batch_size,
-            seed,
-            len(done),
-            multiple_of=distribution_lib.replicas(distribution),
-            shard=distribution_lib.data_shard(distribution),
-            prefetch=prefetch,
-            epochs=epochs,
-        )
+        samples = TrainingSamples(*batches, **devices, prefetch=prefetch, epochs=epochs)
     evaluations = [RankingEvaluation(dataset, k)]
     if validation is not None:
         evaluations.insert(0, RankingEvaluation(validation, k, prefix="val_"))

@@ -64,19 +64,24 @@ out = {}
 for label, dist in [("none", None), ("data1", D.data_parallel(1)),
                     ("data2", D.data_parallel(2)), ("data4", "data"), ("model4", "model")]:
     m = train_run("neumf", ds, f"{ROOT}/{label}", layers=[16, 8, 4], epochs=1,
-                  batch_size=256, negatives=3, verbose=0, distribute=dist, optimizer=OPTIMIZER)
+                  batch_size=256, negatives=3, verbose=0, distribute=dist, optimizer=OPTIMIZER,
+                  sample_on=SAMPLE_ON)
     out[label] = {"devices": m["config"]["devices"], "history": m["history"]}
 print("RESULT " + json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "lazy-adam"])
-def test_same_metrics_on_1_2_and_4_devices(tmp_path, optimizer):
+@pytest.mark.parametrize(
+    "optimizer, sample_on", [("adam", "host"), ("lazy-adam", "host"), ("adam", "device")]
+)
+def test_same_metrics_on_1_2_and_4_devices(tmp_path, optimizer, sample_on):
     """negatives=3: 4 rows per positive, so no row is cut from a last batch on 4 devices.
 
-    Lazy Adam too: its row updates work on sharded tables (`--distribute model`).
+    Lazy Adam too: its row updates work on sharded tables (`--distribute model`). And
+    negatives drawn in the step: the same draws whichever devices run it.
     """
-    result = run_python(f"ROOT = {str(tmp_path)!r}\nOPTIMIZER = {optimizer!r}\n" + SAME_RUNS)
+    settings = f"ROOT = {str(tmp_path)!r}\nOPTIMIZER = {optimizer!r}\nSAMPLE_ON = {sample_on!r}\n"
+    result = run_python(settings + SAME_RUNS)
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
     runs = json.loads(line[len("RESULT ") :])

@@ -84,6 +84,26 @@ def test_positive_batches_serve_every_positive_once_per_epoch(small_synthetic):
     assert orders[0] != orders[1]  # each epoch its own order
 
 
+def test_positive_batches_split_evenly_over_devices_and_processes(small_synthetic):
+    """On 7 devices, every batch's positives are a multiple of 7, the last batch cut to one;
+    two processes each serve their half of every batch, and together all of it."""
+    seven = PositiveBatches(small_synthetic, batch_size=119, seed=2, multiple_of=7)
+    assert seven.positives == 21  # 119 rows hold 23 positives with their 4 negatives each
+    assert len(seven.order) == 1320 - 1320 % 21 % 7 == 1316  # the last batch: 14 of 18
+    sizes = [len(seven[index][0]["user"]) for index in range(len(seven))]
+    assert sizes == [21] * 62 + [14]
+    whole = PositiveBatches(small_synthetic, batch_size=111, seed=2, multiple_of=2)
+    halves = [
+        PositiveBatches(small_synthetic, batch_size=111, seed=2, multiple_of=2, shard=(part, 2))
+        for part in (0, 1)
+    ]
+    for index in range(len(whole)):
+        users = whole[index][0]["user"]
+        parts = [half[index][0]["user"] for half in halves]
+        assert len(parts[0]) == len(parts[1]) == len(users) // 2
+        np.testing.assert_array_equal(np.concatenate(parts), users)
+
+
 def fresh_neumf(dataset, seed=0):
     keras.utils.set_random_seed(seed)
     model = models.neumf(dataset.num_users, dataset.num_items, 8)
@@ -149,5 +169,5 @@ def test_device_sampling_refuses_what_it_does_not_support(small_synthetic):
         train(fresh_neumf(small_synthetic), small_synthetic, epochs=1, sample_on="gpu")
     model = models.neumf(small_synthetic.num_users, small_synthetic.num_items, 8)
     compile_model(model, "lazy-adam", jit_compile=False)
-    with pytest.raises(ArgumentError, match="does not yet work with distribute or lazy-adam"):
+    with pytest.raises(ArgumentError, match="does not yet work with lazy-adam"):
         train(model, small_synthetic, epochs=1, sample_on="device")
