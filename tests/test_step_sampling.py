@@ -16,7 +16,7 @@ from ncf_keras.step_sampling import PositiveBatches, UnseenItemDraw
 from ncf_keras.training import compile_model, summarize, train
 
 NUM_ITEMS = 12
-SEEN = {  # user -> seen items: none, one, a power of two, all but one, and a long run
+SEEN = {  # user -> seen items: none, one, four (both ends), all but one, eight (a run)
     0: [],
     1: [5],
     2: [0, 3, 4, 11],
