@@ -178,7 +178,8 @@ def training_instances(
     Returns:
         (users, items, labels), each of shape (n * (1 + negatives),), shuffled:
         int32 users, items as `item_dtype(unseen.num_items)` (uint16 up to
-        65,536 items) and bool labels (True for a positive): 7 bytes per row.
+        65,536 items) and bool labels (True for a positive): 7 bytes per row,
+        9 beyond 65,536 items.
 
     Row r of the unshuffled epoch is positive r for r < n, else a negative of
     positive (r - n) // negatives. Only the negatives' items and the shuffled
