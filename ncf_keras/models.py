@@ -35,7 +35,8 @@ from ncf_keras.settings import (
 )
 
 
-def _inputs() -> dict[str, keras.KerasTensor]:
+def model_inputs() -> dict[str, keras.KerasTensor]:
+    """The inputs every model here takes: {"user", "item"}, int32, shape (batch,)."""
     return {
         "user": keras.Input(shape=(), dtype="int32", name="user"),
         "item": keras.Input(shape=(), dtype="int32", name="item"),
@@ -140,7 +141,7 @@ def gmf(num_users: int, num_items: int, factors: int = FACTORS, l2: float = 0.0)
     would grow and undo the penalty, since it can trade scale with p_u * q_i;
     from N(0, 0.01), a fixed-length h learns very slowly.)
     """
-    inputs = _inputs()
+    inputs = model_inputs()
     stddev, fixed = 0.01, None
     if l2:
         stddev, fixed = 0.1, keras.constraints.MinMaxNorm(factors**0.5, factors**0.5, axis=0)
@@ -161,7 +162,7 @@ def mlp(
     it); `layers[1:]` are the ReLU layers. The last one is the predictive
     factors. `dropout` is the rate after each ReLU layer (default 0).
     """
-    inputs = _inputs()
+    inputs = model_inputs()
     vector = _mlp_vector(inputs, num_users, num_items, layers, l2, dropout)
     return keras.Model(inputs, _prediction(vector), name="mlp")
 
@@ -182,7 +183,7 @@ def neumf(
     alpha * h_GMF of pre-training, eq. (13), keeps its alpha). `dropout` is
     the MLP tower's, as in `mlp`.
     """
-    inputs = _inputs()
+    inputs = model_inputs()
     stddev, bound = 0.01, None
     if l2:
         stddev, bound = 0.1, FirstRowsMaxNorm(factors, factors**0.5)
@@ -201,7 +202,7 @@ def mf(num_users: int, num_items: int, factors: int = FACTORS, l2: float = 0.0) 
     As Rendle et al. 2020 set it up: N(0, 0.1) embeddings, zero biases, and `l2`
     on every looked-up row (embeddings and biases), averaged over the batch.
     """
-    inputs = _inputs()
+    inputs = model_inputs()
     user, item = inputs["user"], inputs["item"]
     p = embedding(num_users, factors, l2, "mf_user_embedding", stddev=0.1)(user)
     q = embedding(num_items, factors, l2, "mf_item_embedding", stddev=0.1)(item)

@@ -40,6 +40,7 @@ from keras import ops
 from ncf_keras.batches import batch_rows, served_rows
 from ncf_keras.dataset import Dataset
 from ncf_keras.errors import DataError
+from ncf_keras.models import model_inputs
 from ncf_keras.sampling import UnseenItems, random_stream
 from ncf_keras.settings import BATCH_SIZE, NEGATIVES, check_at_least
 
@@ -119,10 +120,7 @@ def with_negatives(
     positive, then its negatives. Its weights are `model`'s, plus the
     `UnseenItemDraw` layer named "negatives"; fitting it trains `model`.
     """
-    inputs = {
-        "user": keras.Input(shape=(), dtype="int32", name="user"),
-        "item": keras.Input(shape=(), dtype="int32", name="item"),
-    }
+    inputs = model_inputs()
     drawn = UnseenItemDraw(unseen, negatives, seed, name="negatives")(inputs["user"])
     users = ops.repeat(ops.expand_dims(inputs["user"], 1), 1 + negatives, axis=1)
     items = ops.concatenate([ops.expand_dims(inputs["item"], 1), drawn], axis=1)
