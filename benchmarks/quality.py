@@ -25,8 +25,8 @@ is fitted on the same training data as the trained rows.
     python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --factors 64 --seeds 0,1,2 \
         --lr 0.001 --l2 0.0025 --negatives 8 --epochs 30 --patience 8 --alpha validation
     KERAS_BACKEND=jax python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --models mf \
-        --factors 128,192 --seeds 0,1,2 --lr 0.001 --l2 0.0025 --negatives 8 --epochs 30 \
-        --patience 8
+        --factors 128,192 --seeds 0,1,2 --optimizer sgd --lr 491.52 --batch-size 16384 \
+        --l2 0.0025 --negatives 8 --epochs 20 --patience 20 --schedule cosine
     python benchmarks/quality.py --data-dir "$NCF_DATA_DIR" --models ials --factors 64 \
         --seeds 0,1,2
 
@@ -267,11 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument(
         "--optimizer",
-        choices=("adam", "lazy-adam"),
+        choices=("adam", "lazy-adam", "sgd"),
         default="adam",
         help="for the trained rows (pre-trained NeuMF: --pretrain-optimizer); default adam",
     )
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=3e-3,
+        help="learning rate on the batch's mean loss: SGD's per-example rate times --batch-size",
+    )
     parser.add_argument(
         "--betas",
         type=beta_pair,

@@ -74,11 +74,6 @@ def fit_seconds(run: dict) -> float:
     return run["fit_seconds"] if run["model"] == "ials" else run["seconds"]
 
 
-def distinct(runs: list[dict], key: str) -> str:
-    """The runs' distinct values of setting `key`, joined by ' / ': '1024' or '256 / 1024'."""
-    return " / ".join(sorted({str(run["settings"][key]) for run in runs}))
-
-
 OLD_VALIDATION = (
     "† Run with the earlier validation hold-out, before 2026-11-27. Its 99 negatives "
     "came from outside the training data only, so for 2.5 to 2.8% of users (by seed) they "
@@ -100,7 +95,7 @@ def footnote(table: str) -> list[str]:
 
 
 def recipe(run: dict) -> str:
-    """A run's settings: 'adam 0.001, 8 negatives, L2 0.0025, ≤ 30 epochs, patience 8'.
+    """A run's settings: 'adam 0.001, 8 negatives, L2 0.0025, ≤ 30 epochs, patience 8, batch 1024'.
 
     Adam's betas follow the learning rate where a run set them: 'adam 0.01 (betas 0.25, 0.5)';
     so does a schedule: 'adam 0.003 cosine'. A tower other than the paper's and
@@ -127,7 +122,7 @@ def recipe(run: dict) -> str:
         text += f" {s['schedule']}"
     text += (
         f", {s['negatives']} negatives, L2 {s['l2']}, "
-        f"≤ {s['epochs']} epochs, patience {s['patience']}"
+        f"≤ {s['epochs']} epochs, patience {s['patience']}, batch {s['batch_size']}"
     )
     if "alpha" in s:
         text += ", alpha " + ("by validation" if s["alpha"] == "validation" else s["alpha"])
@@ -318,9 +313,7 @@ def tuning_table(files: dict[str, dict]) -> str:
         by_settings: dict[tuple[int, str, str], list[dict]] = defaultdict(list)
         for run in by_seed(results["runs"]):
             if "settings" in run:
-                batch = run["settings"].get("batch_size")  # iALS has none
-                settings = recipe(run) + (f", batch {batch}" if batch else "")
-                by_settings[(run["factors"], run["model"], settings)].append(run)
+                by_settings[(run["factors"], run["model"], recipe(run))].append(run)
         for key in sorted(by_settings, key=lambda g: (g[0], ORDER.index(g[1]), g[2])):
             factors, model, settings = key
             runs = by_settings[key]

@@ -127,7 +127,7 @@ def test_runs_from_before_the_validation_fix_are_marked(quality):
 def test_alphas_chosen_on_validation_are_listed_per_seed(quality):
     runs = [record(1, 0.73, alpha=0.7), record(0, 0.72, alpha=0.6)]
     table = quality.quality_table({"runs": runs})
-    assert "patience 8, alpha by validation (0.6, 0.7) |" in table
+    assert "patience 8, batch 1024, alpha by validation (0.6, 0.7) |" in table
 
 
 def test_ials_row_shows_what_validation_chose_and_its_fit_seconds_but_no_epochs(quality):
@@ -220,6 +220,20 @@ def test_tuning_table_has_one_row_per_file_model_and_settings(quality):
     assert rows[1][:4] == ["`quality-a.json`", "8", "MLP", "0, 1"]
 
 
+def test_quality_table_gives_every_trained_row_its_batch(quality, benchmark):
+    """--optimizer sgd reaches the record; each row's settings end with its own batch."""
+    args = benchmark.build_parser().parse_args(
+        ["--optimizer", "sgd", "--lr", "491.52", "--batch-size", "16384"]
+    )
+    sgd = mf(0, 128, 0.72, 0.45)
+    sgd["settings"] = sgd["settings"] | benchmark.settings_for("mf", args)
+    header, _, *rows = quality.quality_table({"runs": [record(0, 0.68), sgd]}).splitlines()
+    column = cells(header).index("settings")
+    adam, sgd_row = (cells(row)[column] for row in rows)
+    assert adam.endswith("patience 8, batch 1024")
+    assert sgd_row.startswith("sgd 491.52, 4 negatives") and "patience 4, batch 16384" in sgd_row
+
+
 def test_tuning_table_names_lazy_adam_and_betas_set_apart_from_the_defaults(quality, benchmark):
     """--betas and --optimizer reach the record, and the table shows them."""
     args = benchmark.build_parser().parse_args(
@@ -250,7 +264,7 @@ def test_tuning_table_names_the_schedule_tower_dropout_and_sampler_set_apart_fro
     run = record(0, 0.66) | {"settings": record(0, 0.66)["settings"] | settings}
     row = cells(quality.tuning_table({"quality-c.json": {"runs": [run]}}).splitlines()[2])
     assert row[4].startswith("adam 0.003 cosine, 4 negatives")
-    tail = ", tower 128-32-16-8, dropout 0.2, negatives drawn on the device, batch 1024"
+    tail = "batch 1024, tower 128-32-16-8, dropout 0.2, negatives drawn on the device"
     assert row[4].endswith(tail)
 
 
