@@ -275,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr",
         type=float,
         default=3e-3,
-        help="learning rate on the batch's mean loss: SGD's per-example rate times --batch-size",
+        help="learning rate (default 0.003, Adam's); for SGD it is on the batch's mean loss, "
+        "so the per-example rate times --batch-size",
     )
     parser.add_argument(
         "--betas",

@@ -345,9 +345,9 @@ def test_mf_trains_through_the_registry(tmp_path, capsys):
     "extra, batch_size, lr",
     [
         ([], 1024, 0.003),
-        (["--recipe", "large-batch"], 65536, 0.01),
-        (["--recipe", "large-batch", "--batch-size", "512"], 512, 0.01),
-        (["--recipe", "large-batch", "--lr", "0.05"], 65536, 0.05),
+        (["--recipe", "large-batch"], 16384, 0.003),
+        (["--recipe", "large-batch", "--batch-size", "512"], 512, 0.003),
+        (["--recipe", "large-batch", "--lr", "0.05"], 16384, 0.05),
     ],
 )
 def test_a_recipe_sets_what_the_flags_leave_unset(tmp_path, extra, batch_size, lr):

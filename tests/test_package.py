@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 
@@ -52,6 +53,37 @@ def test_help_imports_no_backend():
     )
     assert out.endswith("False False")
     assert "train" in out and "recommend" in out
+
+
+MALLOC_OF_A_64_MIB_BLOCK = (
+    "import ctypes, numpy as np\n"
+    "from ncf_keras.backend import import_keras_quietly\n"
+    "import_keras_quietly()\n"
+    "class Info(ctypes.Structure):  # glibc's struct mallinfo2\n"
+    "    _fields_ = [(n, ctypes.c_size_t) for n in ('arena ordblks smblks hblks hblkhd '\n"
+    "                'usmblks fsmblks uordblks fordblks keepcost').split()]\n"
+    "info = ctypes.CDLL('libc.so.6').mallinfo2\n"
+    "info.restype = Info\n"
+    "block = np.ones(2**24, 'float32')\n"
+    "mapped = info().hblkhd  # bytes in blocks mapped apart from the heap\n"
+    "del block\n"
+    "print(mapped >> 20, info().fordblks >> 20)  # MiB mapped; MiB freed and kept"
+)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc only")
+def test_a_program_keeps_freed_memory_for_reuse():
+    """After `import_keras_quietly`, glibc serves a 64 MiB block from its heap and keeps
+    it when freed; where the user sets a MALLOC_ variable, it maps and unmaps it."""
+
+    def malloc(**env: str) -> list[int]:
+        out = run_python(MALLOC_OF_A_64_MIB_BLOCK, KERAS_BACKEND="numpy", **env)
+        return [int(n) for n in out.split()]
+
+    mapped, kept = malloc()
+    assert mapped < 64 <= kept
+    mapped, kept = malloc(MALLOC_ARENA_MAX="8")
+    assert mapped >= 64 > kept
 
 
 def test_the_registry_builds_every_model_by_name():
