@@ -9,7 +9,6 @@ even the folders it created.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 import urllib.error
@@ -19,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import keras
 
+from ncf_keras.digests import file_digest
 from ncf_keras.errors import DataError
 
 
@@ -50,18 +50,6 @@ class RemoteFile:
     sha256: str | None = None
     md5: str | None = None
     git_blob_sha1: str | None = None  # sha1(b"blob <size>\0" + bytes), as in `git hash-object`
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    """Hex digest of a file: `algorithm` is "sha256", "md5" or "git_blob_sha1"."""
-    if algorithm == "git_blob_sha1":
-        h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    else:
-        h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(path: Path, remote: RemoteFile) -> None:

@@ -10,12 +10,15 @@ without a run folder.) A run folder holds:
   NeuMF run adds "start", its HR@10 and NDCG@10 before the first epoch;
 * `model.keras`: the model of the best epoch by HR@10;
 * `history.csv`: one row per epoch;
-* `hit_rate.png`: HR@10 and the training loss per epoch.
+* `hit_rate.png`: HR@10 and the training loss per epoch;
+* `ncf-keras-run.json`: the marker that lists these files with their SHA-256
+  (`ncf_keras.ownership`).
 
 `train_run` writes the folder all at once (`ncf_keras.atomic`): it appears
-complete or not at all, an existing run is replaced only when asked, and an
-interrupted run can be resumed. The readers refuse a folder whose files do not
-belong together, or whose data have changed since.
+complete or not at all, an existing run is replaced only when asked and only
+if ncf-keras wrote it, and an interrupted run can be resumed. The readers
+refuse a folder whose files do not belong together, or whose data have
+changed since.
 """
 
 from __future__ import annotations
@@ -99,7 +102,8 @@ def train_run(
         callbacks: more Keras callbacks for `model.fit`.
         verbose: Keras's progress output.
         extra_config: more entries for the run's recorded config.
-        overwrite: replace an existing run in `out_dir` (default: refuse).
+        overwrite: replace an existing run in `out_dir`, if ncf-keras wrote it and it is
+            unchanged (default: refuse; see `ncf_keras.atomic`).
         resume: continue the interrupted run of `out_dir` from its last
             completed epoch, if there is one; its settings must be these.
         tensorboard: a folder for TensorBoard logs, as in `training.train`.
@@ -164,7 +168,6 @@ def train_run(
         out_dir,
         overwrite=overwrite,
         resume=resume,
-        is_complete=lambda folder: (folder / "metrics.json").is_file(),
         resumable=lambda partial: backup_of(partial).completed_epochs() > 0,
     ) as partial:
         _check_same_start(partial / "start.json", {"config": config, "data": dataset.fingerprint()})

@@ -110,7 +110,9 @@ def test_a_folder_that_is_not_a_run_is_never_replaced(tmp_path, capsys):
     folder.mkdir()
     (folder / "notes.txt").write_text("keep me")
     assert main(train_args("gmf", folder, "--overwrite")) == 2
-    assert "exists and is not a run folder" in error_line(capsys)
+    assert "holds no ncf-keras-run.json marker, so it is no run ncf-keras wrote" in error_line(
+        capsys
+    )
     assert (folder / "notes.txt").read_text() == "keep me"
 
 
@@ -129,11 +131,16 @@ def test_an_interrupted_overwrite_keeps_the_old_run_whole(data, tmp_path):
 def test_a_second_writer_is_refused_while_the_first_lives(tmp_path, capsys):
     run = tmp_path / "run"
     lock = tmp_path / ".run.lock"
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holds = (
+        "import fcntl, os, socket, sys, time\n"
+        f"f = open({str(lock)!r}, 'w')\n"
+        "fcntl.flock(f, fcntl.LOCK_EX)\n"
+        "f.write(f'{socket.gethostname()} {os.getpid()}'); f.flush()\n"
+        "print('held', flush=True); time.sleep(60)\n"
+    )
+    sleeper = subprocess.Popen([sys.executable, "-c", holds], stdout=subprocess.PIPE, text=True)
     try:
-        import socket
-
-        lock.write_text(f"{socket.gethostname()} {sleeper.pid}")
+        assert sleeper.stdout.readline() == "held\n"
         assert main(train_args("gmf", run)) == 2
         line = error_line(capsys)
         assert f"{run}: another train is writing it" in line and f"process {sleeper.pid}" in line
