@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace the run already in --out (default: refuse)",
+        help="replace the run already in --out, if ncf-keras wrote it and it is unchanged "
+        "(default: refuse)",
     )
     t.add_argument(
         "--resume",

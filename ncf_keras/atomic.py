@@ -90,6 +90,23 @@ def writing(
         _place(partial, folder)
 
 
+def check_writable(folder: str | Path, *, overwrite: bool = False, resume: bool = False) -> None:
+    """Refuse early, before hours of work, what `writing(folder, ...)` would refuse.
+
+    Reads only; `writing` checks again, holding the lock. Where an interrupted
+    replacement waits to be finished (`recover`), it leaves the verdict to `writing`.
+    """
+    folder = Path(folder)
+    _refuse_protected(folder)
+    partial, old = partial_path(folder), old_path(folder)
+    pending = ownership.marker_state(partial) == ownership.COMPLETE or (
+        folder_exists(old) and ownership.not_ours(old) is None
+    )
+    if not pending:
+        _check_replaceable(folder, overwrite, resume)
+        _check_partial(partial)
+
+
 def recover(folder: Path) -> list[str]:
     """Finish a replacement of `folder` that a killed process left half done.
 
@@ -176,14 +193,19 @@ def _check_replaceable(folder: Path, overwrite: bool, resume: bool) -> None:
         )
 
 
+def _check_partial(partial: Path) -> None:
+    """Refuse a `.DIR.partial` that the tool did not write."""
+    if folder_exists(partial) and ownership.marker_state(partial) != ownership.PARTIAL:
+        raise DataError(
+            f"{partial}: is in the way of the run's partial folder, and ncf-keras did "
+            "not write it; move it away"
+        )
+
+
 def _start_partial(partial: Path, resume: bool) -> None:
     """Make the partial folder, or keep the one to resume; never take over a foreign one."""
+    _check_partial(partial)
     if folder_exists(partial):
-        if ownership.marker_state(partial) != ownership.PARTIAL:
-            raise DataError(
-                f"{partial}: is in the way of the run's partial folder, and ncf-keras did "
-                "not write it; move it away"
-            )
         if resume:
             return
         ownership.remove(partial)

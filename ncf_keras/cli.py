@@ -115,7 +115,10 @@ def check_train_args(args: argparse.Namespace) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from ncf_keras.atomic import check_writable
+
     pretrained = check_train_args(args)
+    check_writable(args.out, overwrite=args.overwrite, resume=args.resume)  # before any work
     check_distribution_args(args)  # multi-host: joins the others before Keras runs anything
     from ncf_keras.backend import import_keras_quietly
 

@@ -308,3 +308,17 @@ def test_a_lock_that_is_a_folder_or_a_link_is_one_line(tmp_path, capsys):
     with pytest.raises(DataError, match="a symbolic link stands there; remove it"):
         write_run(tmp_path / "run", "a")
     assert (tmp_path / "target.txt").read_text() == "keep"
+
+
+def test_the_command_refuses_before_it_loads_anything(tmp_path, capsys):
+    """A folder it may not write is refused at once: the dataset (missing here) is never read."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    argv = train_args("gmf", folder, "--overwrite")
+    argv[argv.index("synthetic")] = str(tmp_path / "missing.csv")
+    assert main(argv) == 2
+    assert "holds no ncf-keras-run.json marker" in error_line(capsys)
+    partial_path(tmp_path / "run").mkdir()
+    assert main(train_args("gmf", tmp_path / "run", "--dataset", str(tmp_path / "x.csv"))) == 2
+    assert "is in the way of the run's partial folder" in error_line(capsys)
