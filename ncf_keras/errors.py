@@ -23,3 +23,25 @@ class ArgumentError(DataError):
     def __init__(self, argument: str, problem: str):
         self.argument, self.problem = argument, problem
         super().__init__(f"{argument} {problem}")
+
+
+class WriteError(DataError):
+    """A file that could not be written: a full disk, a file size limit, no permission.
+
+    Args:
+        path: the file that could not be written.
+        error: the OSError that said why.
+
+    The message is "PATH: cannot write it (No space left on device)".
+    """
+
+    def __init__(self, path, error: OSError):
+        self.path = path
+        super().__init__(f"{path}: cannot write it ({error.strerror or error})")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, schedulers, containers), raised where Ctrl-C raises KeyboardInterrupt.
+
+    A KeyboardInterrupt, so that every clean-up that runs for Ctrl-C runs for it too.
+    """

@@ -21,6 +21,7 @@ belong together, or whose data have changed since.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -342,8 +343,17 @@ def load_run_model(
     path = Path(run) / "model.keras"
     # NeuMF trained with l2 saves one custom object, its output layer's constraint.
     custom = {keras.saving.get_registered_name(FirstRowsMaxNorm): FirstRowsMaxNorm}
-    try:
-        return keras.saving.load_model(path, custom_objects=custom)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{path}: cannot load the model ({reason})") from None
+    try:  # safe_mode stays on: a config that would run code is refused
+        return keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
+    except Exception as e:  # Keras raises TypeError, ValueError, KeyError, ... for a bad config
+        raise DataError(
+            f"{path}: cannot load the model ({_reason(e)}); train the run again"
+        ) from None
+
+
+def _reason(error: Exception) -> str:
+    """The first sentence of the innermost cause Keras gives ("Exception encountered: ...")."""
+    text = str(error).rsplit("Exception encountered:", 1)[-1].strip()
+    if not text:
+        return type(error).__name__
+    return re.split(r"(?<=\.)\s", text.splitlines()[0], maxsplit=1)[0].rstrip(".")[:300]
