@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 
 from ncf_keras.dataset import Dataset
-from ncf_keras.errors import Terminated, WriteError
+from ncf_keras.errors import Terminated, WriteError, written_as
 from ncf_keras.metrics import evaluate
 
 
@@ -118,21 +118,6 @@ class HistoryCSV(keras.callbacks.CSVLogger):
             with contextlib.suppress(OSError):  # closed, so that exit does not flush it again
                 self.csv_file.close()
             raise WriteError(self.filename, error) from None
-
-
-@contextlib.contextmanager
-def _written(path: Path, partial: Path) -> Iterator[None]:
-    """The block writes `partial`, to become `path`: on any failure `partial` is removed.
-
-    An OSError (a full disk, a file size limit) is raised as `WriteError` naming `path`.
-    """
-    try:
-        yield
-    except BaseException as error:
-        partial.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise WriteError(path, error) from None
-        raise
 
 
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; `timeout`, schedulers, containers
@@ -233,7 +218,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         partial = Path(self.filepath)
         with interrupt_after():
-            with _written(self.final_path, partial):
+            with written_as(self.final_path, partial):
                 super().on_epoch_end(epoch, logs)
             if partial.exists():
                 partial.replace(self.final_path)
@@ -274,10 +259,10 @@ class EpochBackup(keras.callbacks.Callback):
         state = self.folder / self.STATE
         partial_state = self.folder / f".{self.STATE}.partial"
         with interrupt_after():  # a Ctrl-C here stops training once the backup is whole
-            with _written(weights, partial):
+            with written_as(weights, partial):
                 self.model.save(partial, overwrite=True)
             partial.replace(weights)
-            with _written(state, partial_state):
+            with written_as(state, partial_state):
                 saved = {"weights": weights.name, "history": self.history}
                 partial_state.write_text(json.dumps(saved))
             partial_state.replace(state)

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import keras
 
-from ncf_keras.errors import DataError, WriteError
+from ncf_keras.errors import DataError, WriteError, written_as
 
 
 class DownloadError(DataError):
@@ -216,7 +216,9 @@ def extract_zip(archive: Path, members: dict[str, Path], root: Path | None = Non
         raise DataError(f"{archive}: not a valid zip archive (truncated or corrupt: {e})") from None
     except OSError as e:
         _remove([tmp for tmp, _ in written])
-        raise WriteError(written[-1][1] if written else archive.parent, e) from None
+        if written and e.filename is None:  # a write into a temporary file: a full disk
+            raise WriteError(written[-1][1], e) from None
+        raise
     except BaseException:
         _remove([tmp for tmp, _ in written])
         raise
@@ -225,12 +227,9 @@ def extract_zip(archive: Path, members: dict[str, Path], root: Path | None = Non
     if written:
         keys = sorted(ours | {_key(dest, archive) for _, dest in written})
         partial = manifest.with_name(f"{manifest.name}.partial")
-        try:
+        with written_as(manifest, partial):
             partial.write_text(json.dumps({"files": keys}, indent=1) + "\n")
-            partial.replace(manifest)
-        except OSError as e:
-            partial.unlink(missing_ok=True)
-            raise WriteError(manifest, e) from None
+        partial.replace(manifest)
 
 
 NEW_FILE_MODE = 0o666  # what open() gives a new file, before the umask

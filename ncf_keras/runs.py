@@ -32,7 +32,7 @@ from ncf_keras import distribution as distribution_lib
 from ncf_keras.atomic import partial_path, writing
 from ncf_keras.dataset import Dataset
 from ncf_keras.download import file_digest
-from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.errors import ArgumentError, DataError, written_as
 from ncf_keras.metrics import evaluate
 from ncf_keras.models import FirstRowsMaxNorm, build_model
 from ncf_keras.plots import plot_runs
@@ -256,7 +256,8 @@ def write_run(
 def write_json(path: Path, data: dict) -> None:
     """Write JSON atomically: to a temporary file, then rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    with written_as(path, tmp):
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(path)
 
 
