@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -344,12 +345,17 @@ def load_run_model(
     path = Path(run) / "model.keras"
     # NeuMF trained with l2 saves one custom object, its output layer's constraint.
     custom = {keras.saving.get_registered_name(FirstRowsMaxNorm): FirstRowsMaxNorm}
-    try:  # safe_mode stays on: a config that would run code is refused
-        return keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
-    except Exception as e:  # Keras raises TypeError, ValueError, KeyError, ... for a bad config
-        raise DataError(
-            f"{path}: cannot load the model ({_reason(e)}); train the run again"
-        ) from None
+    # Keras warns of each part it cannot load before it fails: only the failure is told.
+    with warnings.catch_warnings(record=True) as told:
+        try:  # safe_mode stays on: a config that would run code is refused
+            loaded = keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
+        except Exception as e:  # TypeError, ValueError, KeyError, ... for a bad config
+            raise DataError(
+                f"{path}: cannot load the model ({_reason(e)}); train the run again"
+            ) from None
+    for warning in told:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return loaded
 
 
 def _reason(error: Exception) -> str:

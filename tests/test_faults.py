@@ -244,6 +244,24 @@ def unknown_argument(config: dict) -> None:
     config["config"]["layers"][2]["config"]["colour"] = "red"
 
 
+def weightless_user_layer(config: dict) -> None:
+    """The user embedding becomes a layer without weights: the saved weights and the
+    optimizer's state no longer fit, and Keras warns of them before it fails."""
+    layer = config["config"]["layers"][2]
+    layer.update(module="keras.layers", class_name="CategoryEncoding", registered_name=None)
+    layer["config"] = {"name": layer["config"]["name"], "num_tokens": 8, "output_mode": "one_hot"}
+
+
+def python_lambda(config: dict) -> None:
+    """A Lambda layer running Python code, which safe_mode refuses to load."""
+    import keras
+
+    code = keras.saving.serialize_keras_object(keras.layers.Lambda(lambda x: x * 2))
+    layer = config["config"]["layers"][2]
+    layer.update(module=code["module"], class_name="Lambda", registered_name=None)
+    layer["config"] = {**code["config"], "name": layer["config"]["name"]}
+
+
 def spoil_model(run: Path, edit) -> None:
     """Rewrite the run's model.keras with `edit` applied to its config, and record the new
     file's SHA-256 in metrics.json, so that only Keras can tell it is wrong."""
@@ -284,6 +302,7 @@ def spoiled_run(trained_run, tmp_path, request) -> Path:
     [
         (unknown_class, "Could not locate class 'NoSuchLayer'"),
         (unknown_argument, "Unrecognized keyword arguments passed to Embedding"),
+        (python_lambda, "Requested the deserialization of a `Lambda` layer"),
     ],
     indirect=["spoiled_run"],
 )
@@ -323,9 +342,10 @@ def test_evaluate_and_plot_write_nothing_on_stderr(trained_run, tmp_path):
     assert plotted.stdout == f"wrote {tmp_path / 'p.png'}\n"
 
 
-@pytest.mark.parametrize("spoiled_run", [unknown_class], indirect=True)
+@pytest.mark.parametrize("spoiled_run", [weightless_user_layer], indirect=True)
 def test_evaluate_and_plot_failing_write_one_line(spoiled_run, tmp_path):
-    """A failure after TensorFlow has started is its one error line, and nothing else."""
+    """A failure after TensorFlow has started is its one error line, and nothing else:
+    neither TensorFlow's lines nor the warnings Keras gives before it fails."""
     evaluated = tensorflow_cli("evaluate", "--run", str(spoiled_run))
     assert evaluated.returncode == 2
     assert evaluated.stderr.startswith(f"error: {spoiled_run / 'model.keras'}: cannot load")
