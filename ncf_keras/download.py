@@ -194,6 +194,8 @@ def extract_zip(archive: Path, members: dict[str, Path], root: Path | None = Non
     """
     manifest = archive.with_name(f".{archive.name}.extracted.json")
     ours = _extracted(manifest)
+    if all(dest.is_file() and _key(dest, archive) not in ours for dest in members.values()):
+        return  # all placed by someone else: used as they are, the archive not even opened
     written: list[tuple[Path, Path]] = []
     try:
         with zipfile.ZipFile(archive) as zf:
