@@ -25,6 +25,7 @@ from pathlib import Path
 import keras
 
 from ncf_keras.dataset import Dataset
+from ncf_keras.errors import Terminated, WriteError, written_as
 from ncf_keras.metrics import evaluate
 
 
@@ -103,56 +104,78 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
 
 
 class HistoryCSV(keras.callbacks.CSVLogger):
-    """`CSVLogger` with epochs numbered from 1 and no empty `val_*` columns."""
+    """`CSVLogger` with epochs numbered from 1 and no empty `val_*` columns.
+
+    A row that cannot be written (a full disk) raises `WriteError` naming the file.
+    """
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         if self.keys is None:
             self.keys = sorted(logs or {})  # CSVLogger would add val_* columns for every key
-        super().on_epoch_end(epoch + 1, logs)
+        try:
+            super().on_epoch_end(epoch + 1, logs)
+        except OSError as error:
+            with contextlib.suppress(OSError):  # closed, so that exit does not flush it again
+                self.csv_file.close()
+            raise WriteError(self.filename, error) from None
+
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; `timeout`, schedulers, containers
 
 
 @contextlib.contextmanager
-def _sigint_noted(caught: list[int]) -> Iterator[None]:
-    """Inside the block, a SIGINT is appended to `caught` instead of raised.
+def _interrupts_noted(caught: list[int]) -> Iterator[None]:
+    """Inside the block, a SIGINT or SIGTERM is appended to `caught` instead of raised.
 
-    Python runs signal handlers in the main thread only, so elsewhere, or where
-    SIGINT is ignored, this changes nothing.
+    Python runs signal handlers in the main thread only, so elsewhere this
+    changes nothing; nor for a signal that is ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
-    if previous is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, previous)
+    previous = {}
+    for number in INTERRUPTS:
+        previous[number] = signal.signal(number, lambda number, frame: caught.append(number))
+        if previous[number] is signal.SIG_IGN:
+            signal.signal(number, signal.SIG_IGN)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _raise_noted(caught: list[int]) -> None:
+    """Raise the first noted signal: Terminated for SIGTERM, else KeyboardInterrupt."""
+    if caught:
+        number = caught[0]
+        caught.clear()
+        raise Terminated if number == signal.SIGTERM else KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def interrupt_after() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) back until the block ends, then raise KeyboardInterrupt.
+    """Hold a Ctrl-C (SIGINT) or SIGTERM back until the block ends, then raise it.
 
     Keras's `model.save` (3.15) catches every exception around its first step
     with a bare `except:`, so a KeyboardInterrupt raised there is lost and
-    training goes on.
+    training goes on. SIGTERM is raised as `Terminated`, a KeyboardInterrupt.
     """
     caught: list[int] = []
-    with _sigint_noted(caught):
+    with _interrupts_noted(caught):
         yield
-    if caught:
-        raise KeyboardInterrupt
+    _raise_noted(caught)
 
 
 class InterruptAtBoundaries(keras.callbacks.Callback):
-    """Raises a Ctrl-C (SIGINT) during `fit` as KeyboardInterrupt at the next batch or epoch edge.
+    """Raises a Ctrl-C or SIGTERM during `fit` at the next batch or epoch edge.
 
     Keras 3.15 turns each step's logs into floats inside a bare `except:`
     (`pythonify_logs`), where the JAX backend waits for the step to finish: a
     KeyboardInterrupt raised there is lost and training goes on. Inside
-    `armed()`, the signal is only noted, and this callback raises it from its
-    own code. Put it first in the callbacks.
+    `armed()`, SIGINT and SIGTERM are only noted, and this callback raises
+    them from its own code: KeyboardInterrupt, or `Terminated` (a
+    KeyboardInterrupt) for SIGTERM. Put it first in the callbacks.
     """
 
     def __init__(self):
@@ -161,15 +184,13 @@ class InterruptAtBoundaries(keras.callbacks.Callback):
 
     @contextlib.contextmanager
     def armed(self) -> Iterator[None]:
-        """Note SIGINT instead of raising it, for the block; the main thread only."""
-        with _sigint_noted(self._caught):
+        """Note SIGINT and SIGTERM instead of raising them, for the block; the main thread only."""
+        with _interrupts_noted(self._caught):
             yield
         self._raise_if_caught()
 
     def _raise_if_caught(self) -> None:
-        if self._caught:
-            self._caught.clear()
-            raise KeyboardInterrupt
+        _raise_noted(self._caught)
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
         self._raise_if_caught()
@@ -184,9 +205,9 @@ class InterruptAtBoundaries(keras.callbacks.Callback):
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """`ModelCheckpoint` that saves to a hidden temporary `.keras` file, then renames it.
 
-    An interrupted save leaves the previous model in place, never a half-written
-    one, and a Ctrl-C during the save stops training once it is done
-    (`interrupt_after`).
+    An interrupted or failed save leaves the previous model in place, never a
+    half-written one; a Ctrl-C during the save stops training once it is done
+    (`interrupt_after`), and a full disk raises `WriteError`.
     """
 
     def __init__(self, filepath: str | Path, **kwargs):
@@ -197,11 +218,8 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         partial = Path(self.filepath)
         with interrupt_after():
-            try:
+            with written_as(self.final_path, partial):
                 super().on_epoch_end(epoch, logs)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
             if partial.exists():
                 partial.replace(self.final_path)
 
@@ -209,12 +227,18 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 class EpochBackup(keras.callbacks.Callback):
     """Saves the training state after every epoch, so that an interrupted fit can resume.
 
-    Like Keras's `BackupAndRestore`, but a kill at any moment leaves a
-    consistent backup: the weights (with the optimizer's state) go to
-    `epoch-N.weights.h5` and the epoch logs to `state.json`, each under a
-    temporary name, then renamed; `state.json`, written last, names the
-    weights file it belongs with. Place it after the callbacks whose keys the
-    logs should hold.
+    Like Keras's `BackupAndRestore`, but a kill or a full disk at any moment
+    leaves a consistent backup: the model (with the optimizer's state) goes to
+    `epoch-N.keras` and the epoch logs to `state.json`, each under a temporary
+    name, then renamed; `state.json`, written last, names the model file it
+    belongs with, and the previous one is removed only after. A write that
+    fails raises `WriteError` and leaves the previous backup as it was.
+    Place it after the callbacks whose keys the logs should hold.
+
+    The model is saved with `model.save` rather than `save_weights`: its
+    `.keras` zip is written through Python, where a full disk is an OSError,
+    while `save_weights` writes its HDF5 file from C, and HDF5 left with a
+    failed write crashes the process at exit.
 
     Args:
         folder: the backup folder, created when first needed.
@@ -230,16 +254,19 @@ class EpochBackup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
-        weights = self.folder / f"epoch-{epoch + 1}.weights.h5"
+        weights = self.folder / f"epoch-{epoch + 1}.keras"
         partial = self.folder / f".partial-{weights.name}"
+        state = self.folder / self.STATE
+        partial_state = self.folder / f".{self.STATE}.partial"
         with interrupt_after():  # a Ctrl-C here stops training once the backup is whole
-            self.model.save_weights(partial, overwrite=True)
+            with written_as(weights, partial):
+                self.model.save(partial, overwrite=True)
             partial.replace(weights)
-            state = self.folder / self.STATE
-            partial_state = self.folder / f".{self.STATE}.partial"
-            partial_state.write_text(json.dumps({"weights": weights.name, "history": self.history}))
+            with written_as(state, partial_state):
+                saved = {"weights": weights.name, "history": self.history}
+                partial_state.write_text(json.dumps(saved))
             partial_state.replace(state)
-        for old in self.folder.glob("epoch-*.weights.h5"):
+        for old in self.folder.glob("epoch-*"):
             if old != weights:
                 old.unlink()
 

@@ -11,15 +11,20 @@ once a command runs, so `--help` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from ncf_keras import settings
 from ncf_keras.arguments import build_parser
-from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.errors import ArgumentError, DataError, Terminated, WriteError
 
+RESUME_HINT = "the same command with --resume continues it"
 FLAGS = {"learning_rate": "--lr", "pretrained": "--pretrain-gmf/--pretrain-mlp"}
 
 
@@ -57,26 +62,55 @@ def check_distribution_args(args: argparse.Namespace) -> None:
         initialize(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
 
 
+def _raise_terminated(number, frame) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Inside the block, SIGTERM raises `Terminated`, a KeyboardInterrupt, as Ctrl-C does.
+
+    Python's default for SIGTERM ends the process at once, silently, with
+    nothing cleaned up. The main thread only; an ignored SIGTERM stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, previous)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.formatwarning = one_line_warning
+    resume = args.command == "train"
     try:
-        {
-            "train": cmd_train,
-            "evaluate": cmd_evaluate,
-            "recommend": cmd_recommend,
-            "plot": cmd_plot,
-        }[args.command](args)
+        with sigterm_interrupts():
+            {
+                "train": cmd_train,
+                "evaluate": cmd_evaluate,
+                "recommend": cmd_recommend,
+                "plot": cmd_plot,
+            }[args.command](args)
     except ArgumentError as error:
         print(f"error: {flag(error.argument)} {error.problem}", file=sys.stderr)
+        return 2
+    except WriteError as error:
+        print(f"error: {error}" + (f"; {RESUME_HINT}" if resume else ""), file=sys.stderr)
         return 2
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        hint = " (the same command with --resume continues it)" if args.command == "train" else ""
-        print(f"error: interrupted{hint}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (Terminated)
+        terminated = isinstance(interrupt, Terminated)
+        what = "terminated by SIGTERM" if terminated else "interrupted"
+        print(f"error: {what}" + (f" ({RESUME_HINT})" if resume else ""), file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except OSError as error:  # a folder or file that cannot be written or read
         where = error.filename or "file system"
         print(f"error: {where}: {error.strerror or error}", file=sys.stderr)
@@ -208,9 +242,9 @@ def _load_run(run: Path, data_dir: str | None):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    _, dataset, model = _load_run(args.run, args.data_dir)  # imports Keras quietly first
     from ncf_keras.metrics import evaluate
 
-    _, dataset, model = _load_run(args.run, args.data_dir)
     result = evaluate(model, dataset, full_ranking=args.full_ranking)
     negatives = dataset.test_negatives.shape[1]
     protocol = "full ranking" if args.full_ranking else f"sampled ({negatives} negatives)"
@@ -236,6 +270,9 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from ncf_keras.backend import import_keras_quietly
+
+    import_keras_quietly()  # ncf_keras.runs imports Keras
     from ncf_keras.plots import plot_runs
     from ncf_keras.runs import read_run
 

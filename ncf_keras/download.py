@@ -9,17 +9,21 @@ even the folders it created.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 import urllib.error
+import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import keras
 
 from ncf_keras.digests import file_digest
-from ncf_keras.errors import DataError
+from ncf_keras.errors import DataError, WriteError, written_as
 
 
 class DownloadError(DataError):
@@ -152,19 +156,34 @@ def offline_error(
     )
 
 
-def extract_zip(archive: Path, members: dict[str, Path]) -> None:
+def extract_zip(archive: Path, members: dict[str, Path], root: Path | None = None) -> None:
     """Extract selected members of a zip archive, safely and all-or-nothing.
 
     Args:
         archive: the zip file.
-        members: archive member name -> destination path. All members are first
-            extracted to temporary files beside their destinations, and renamed
-            into place only when every one of them was read without error.
+        members: archive member name -> destination path. The members to write
+            are first extracted to temporary files beside their destinations,
+            and renamed into place only when every one of them was read
+            without error. They get a new file's permissions (0644 under the
+            usual umask 022), whatever modes the archive stores.
+        root: where given, the folder every destination must lie in, also
+            through symbolic links: a destination outside it is refused.
+
+    A destination already in place is kept, unless this function extracted it
+    (it is listed in `.ARCHIVE.extracted.json` beside the archive) and it no
+    longer matches its member's size and CRC-32: then it is extracted again,
+    with a warning. A file placed by someone else is used as it is, and a
+    symbolic link is never replaced.
 
     Raises DataError when the archive is truncated or not a zip, a member is
-    missing, or any member of the archive has an unsafe path (absolute, or
-    climbing out with "..").
+    missing, any member of the archive has an unsafe path (absolute, or
+    climbing out with ".."), a destination lies outside `root` or is a broken
+    symbolic link; WriteError when a file cannot be written.
     """
+    manifest = archive.with_name(f".{archive.name}.extracted.json")
+    ours = _extracted(manifest)
+    if all(dest.is_file() and _key(dest, archive) not in ours for dest in members.values()):
+        return  # all placed by someone else: used as they are, the archive not even opened
     written: list[tuple[Path, Path]] = []
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -172,22 +191,111 @@ def extract_zip(archive: Path, members: dict[str, Path]) -> None:
                 p = PurePosixPath(name.replace("\\", "/"))
                 if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
                     raise DataError(f"{archive}: unsafe member path {name!r}; refusing to extract")
-            for name, dest in members.items():
-                if name not in zf.NameToInfo:
-                    raise DataError(f"{archive}: member {name!r} is missing")
+            wanted = _to_extract(archive, zf, members, ours)
+            for dest in wanted.values():
+                _check_inside(dest, root, archive)
+            for name, dest in wanted.items():
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".extract-")
                 written.append((Path(tmp), dest))
+                os.chmod(fd, NEW_FILE_MODE & ~_umask())
                 with open(fd, "wb") as out, zf.open(name) as src:
                     shutil.copyfileobj(src, out)
     except (zipfile.BadZipFile, EOFError) as e:
         _remove([tmp for tmp, _ in written])
         raise DataError(f"{archive}: not a valid zip archive (truncated or corrupt: {e})") from None
+    except OSError as e:
+        _remove([tmp for tmp, _ in written])
+        if written and e.filename is None:  # a write into a temporary file: a full disk
+            raise WriteError(written[-1][1], e) from None
+        raise
     except BaseException:
         _remove([tmp for tmp, _ in written])
         raise
     for tmp, dest in written:
         tmp.replace(dest)
+    if written:
+        keys = sorted(ours | {_key(dest, archive) for _, dest in written})
+        partial = manifest.with_name(f"{manifest.name}.partial")
+        with written_as(manifest, partial):
+            partial.write_text(json.dumps({"files": keys}, indent=1) + "\n")
+        partial.replace(manifest)
+
+
+NEW_FILE_MODE = 0o666  # what open() gives a new file, before the umask
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, then setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _key(dest: Path, archive: Path) -> str:
+    """How the manifest names `dest`: relative to the archive's folder where inside it."""
+    absolute = Path(os.path.abspath(dest))
+    folder = Path(os.path.abspath(archive.parent))
+    return str(absolute.relative_to(folder)) if absolute.is_relative_to(folder) else str(absolute)
+
+
+def _extracted(manifest: Path) -> set[str]:
+    """The destinations `extract_zip` has written from the archive (`_key`s); none if unreadable."""
+    try:
+        return set(json.loads(manifest.read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _to_extract(
+    archive: Path, zf: zipfile.ZipFile, members: dict[str, Path], ours: set[str]
+) -> dict[str, Path]:
+    """The members whose destinations are missing, or were extracted here and are damaged."""
+    wanted = {}
+    for name, dest in members.items():
+        if name not in zf.NameToInfo:
+            raise DataError(f"{archive}: member {name!r} is missing")
+        if dest.is_symlink():
+            if dest.is_file():
+                continue  # someone's link to their own copy: used as it is
+            raise DataError(
+                f"{dest}: a broken symbolic link (to {os.readlink(dest)}); refusing to "
+                f"extract {name} over it: remove it, or make it point at the file"
+            )
+        if not dest.is_file():
+            wanted[name] = dest
+        elif _key(dest, archive) in ours and not _matches(dest, zf.getinfo(name)):
+            warnings.warn(
+                f"{dest}: does not match {name} in {archive} (changed or truncated since "
+                "it was extracted); extracting it again",
+                stacklevel=3,
+            )
+            wanted[name] = dest
+    return wanted
+
+
+def _matches(path: Path, info: zipfile.ZipInfo) -> bool:
+    """Whether `path` holds the member `info` describes: the same size and CRC-32."""
+    if path.stat().st_size != info.file_size:
+        return False
+    crc = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            crc = zlib.crc32(block, crc)
+    return crc == info.CRC
+
+
+def _check_inside(dest: Path, root: Path | None, archive: Path) -> None:
+    """A DataError unless `dest`'s folder, with symbolic links followed, lies inside `root`."""
+    if root is None:
+        return
+    real_root, real_folder = Path(root).resolve(), dest.parent.resolve()
+    if not real_folder.is_relative_to(real_root):
+        raise DataError(
+            f"{dest.parent}: leads to {real_folder}, outside the data folder {root} (a "
+            f"symbolic link); refusing to extract {archive.name} there: remove the link, "
+            "or put the extracted files there yourself"
+        )
 
 
 def _remove_empty(folders: list[Path]) -> None:

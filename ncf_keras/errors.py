@@ -1,4 +1,10 @@
-"""The exceptions the package raises for bad data or bad arguments."""
+"""The exceptions the package raises for bad data or bad arguments, and `written_as`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 
 
 class DataError(ValueError):
@@ -23,3 +29,40 @@ class ArgumentError(DataError):
     def __init__(self, argument: str, problem: str):
         self.argument, self.problem = argument, problem
         super().__init__(f"{argument} {problem}")
+
+
+class WriteError(DataError, OSError):
+    """A file that could not be written: a full disk, a file size limit, no permission.
+
+    Args:
+        path: the file that could not be written.
+        error: the OSError that said why; its `errno` is kept.
+
+    The message is "PATH: cannot write it (No space left on device)". Both a
+    DataError (one line for the CLI) and an OSError.
+    """
+
+    def __init__(self, path: str | Path, error: OSError):
+        super().__init__(f"{path}: cannot write it ({error.strerror or error})")
+        self.path, self.errno = path, error.errno
+
+
+@contextlib.contextmanager
+def written_as(path: str | Path, partial: str | Path) -> Iterator[None]:
+    """The block writes `partial`, a temporary file to be renamed `path`; on any failure
+    `partial` is removed, and an OSError (a full disk, a file size limit) is raised as a
+    `WriteError` naming `path`."""
+    try:
+        yield
+    except BaseException as error:
+        Path(partial).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise WriteError(path, error) from None
+        raise
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, schedulers, containers), raised where Ctrl-C raises KeyboardInterrupt.
+
+    A KeyboardInterrupt, so that every clean-up that runs for Ctrl-C runs for it too.
+    """

@@ -56,14 +56,17 @@ def grouplens_ratings(folder: Path, download: bool) -> Path | None:
     """`ml-1m/ratings.dat` in the data folder, extracted first from a `ml-1m.zip` there.
 
     With `download`, a missing `ml-1m.zip` is downloaded and verified first
-    (DownloadError when that fails). None when there is no ratings.dat.
+    (DownloadError when that fails). Files extracted earlier that no longer
+    match the archive are extracted again (`extract_zip`). None when there is
+    no ratings.dat.
     """
     ratings = folder / "ml-1m" / "ratings.dat"
-    if not ratings.is_file() and (download or (folder / ML_1M_ZIP.filename).is_file()):
+    if (folder / ML_1M_ZIP.filename).is_file() or (download and not ratings.is_file()):
         archive = fetch(ML_1M_ZIP, folder)
         extract_zip(
             archive,
             {"ml-1m/ratings.dat": ratings, "ml-1m/movies.dat": folder / "ml-1m" / "movies.dat"},
+            root=folder,
         )
     return ratings if ratings.is_file() else None
 
@@ -142,7 +145,7 @@ def movielens_csv(
     folder = resolve_data_dir(data_dir)
     remote = CSV_ZIPS[name]
     ratings, movies = folder / name / "ratings.csv", folder / name / "movies.csv"
-    if not ratings.is_file():
+    if (folder / remote.filename).is_file() or not ratings.is_file():
         try:
             archive = fetch(remote, folder)
         except DownloadError as error:
@@ -155,7 +158,11 @@ def movielens_csv(
                 f"put {remote.filename} into {{folder}} yourself, or its extracted {name}/ "
                 "folder (ratings.csv, movies.csv)",
             ) from None
-        extract_zip(archive, {f"{name}/ratings.csv": ratings, f"{name}/movies.csv": movies})
+        extract_zip(
+            archive,
+            {f"{name}/ratings.csv": ratings, f"{name}/movies.csv": movies},
+            root=folder,
+        )
     users, items, times = read_ratings_csv(ratings)
     titles = read_movies_csv(movies) if movies.is_file() else None
     return leave_one_out(name, users, items, times, seed, titles, test_negatives)

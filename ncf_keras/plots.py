@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from ncf_keras import paper
+from ncf_keras.errors import written_as
 
 
 def plot_hit_rate(
@@ -106,7 +107,8 @@ def _save(fig: plt.Figure, path: str | Path | None) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with written_as(path, tmp):
+        fig.savefig(tmp, dpi=120)
     tmp.replace(path)
 
 

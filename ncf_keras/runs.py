@@ -24,6 +24,8 @@ changed since.
 from __future__ import annotations
 
 import json
+import re
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +36,7 @@ from ncf_keras import distribution as distribution_lib
 from ncf_keras.atomic import partial_path, writing
 from ncf_keras.dataset import Dataset
 from ncf_keras.download import file_digest
-from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.errors import ArgumentError, DataError, written_as
 from ncf_keras.metrics import evaluate
 from ncf_keras.models import FirstRowsMaxNorm, build_model
 from ncf_keras.plots import plot_runs
@@ -258,7 +260,8 @@ def write_run(
 def write_json(path: Path, data: dict) -> None:
     """Write JSON atomically: to a temporary file, then rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    with written_as(path, tmp):
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(path)
 
 
@@ -345,8 +348,22 @@ def load_run_model(
     path = Path(run) / "model.keras"
     # NeuMF trained with l2 saves one custom object, its output layer's constraint.
     custom = {keras.saving.get_registered_name(FirstRowsMaxNorm): FirstRowsMaxNorm}
-    try:
-        return keras.saving.load_model(path, custom_objects=custom)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{path}: cannot load the model ({reason})") from None
+    # Keras warns of each part it cannot load before it fails: only the failure is told.
+    with warnings.catch_warnings(record=True) as told:
+        try:  # safe_mode stays on: a config that would run code is refused
+            loaded = keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
+        except Exception as e:  # TypeError, ValueError, KeyError, ... for a bad config
+            raise DataError(
+                f"{path}: cannot load the model ({_reason(e)}); train the run again"
+            ) from None
+    for warning in told:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return loaded
+
+
+def _reason(error: Exception) -> str:
+    """The first sentence of the innermost cause Keras gives ("Exception encountered: ...")."""
+    text = str(error).rsplit("Exception encountered:", 1)[-1].strip()
+    if not text:
+        return type(error).__name__
+    return re.split(r"(?<=\.)\s", text.splitlines()[0], maxsplit=1)[0].rstrip(".")[:300]

@@ -213,7 +213,13 @@ def test_movielens_1m_downloads_verifies_and_extracts(tmp_path, file_server, mon
     data_dir = tmp_path / "data"
     dataset = grouplens.movielens_1m(data_dir)
     assert dataset.num_users == 12 and dataset.num_items == 150
-    assert listing(data_dir) == ["ml-1m", "ml-1m.zip", "ml-1m/movies.dat", "ml-1m/ratings.dat"]
+    assert listing(data_dir) == [
+        ".ml-1m.zip.extracted.json",  # what was extracted: checked again at the next load
+        "ml-1m",
+        "ml-1m.zip",
+        "ml-1m/movies.dat",
+        "ml-1m/ratings.dat",
+    ]
     assert (data_dir / "ml-1m" / "ratings.dat").read_bytes() == ratings_dat(rows)
 
 
