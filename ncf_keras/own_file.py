@@ -127,7 +127,7 @@ def read_delimited(path: Path, picked: dict[str, str] | None) -> Interactions:
     if "time" in roles:
         col = roles["time"]
         order = time_column(df[col], label, lambda row: f"line {row + 1 + header}: field {col + 1}")
-    return exact_ids(df[roles["user"]].to_numpy()), exact_ids(df[roles["item"]].to_numpy()), order
+    return exact_ids(df[roles["user"]]), exact_ids(df[roles["item"]]), order
 
 
 def positional_roles(
@@ -243,9 +243,9 @@ def parquet_ids(column: pa.ChunkedArray, name: str, label: str) -> np.ndarray:
             return values.astype(np.int64)
         row = int(np.argmax(inexact))
         raise DataError(
-            f"{label}: row {row + 1}: column {name!r} holds {values[row].item()!r}, and its ids are "
-            f"floats ({kind}): ids must be whole numbers below 2**53 there, or better, "
-            "store them as integers or strings"
+            f"{label}: row {row + 1}: column {name!r} holds {values[row].item()!r}, and its "
+            f"ids are floats ({kind}): ids must be whole numbers below 2**53 there, or "
+            "better, store them as integers or strings"
         )
     raise DataError(f"{label}: column {name!r} is of type {kind}; ids must be integers or strings")
 

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ncf_keras.arrow_csv import read_with_arrow
 from ncf_keras.compression import CORRUPT, corrupt, open_bytes, packing
 from ncf_keras.errors import DataError
 
@@ -146,6 +147,13 @@ def read_table(
     and the line.
     """
     dialect = sep if isinstance(sep, Dialect) else None
+    # The fast path, for files it reads exactly as pandas would (see arrow_csv).
+    plain = dialect and dialect.sep != WHITESPACE and not dialect.skipinitialspace
+    if text and plain and isinstance(source, (str, Path)):
+        args = (dialect.sep, dialect.decimal, fields, header, numeric, text, keep)
+        df = read_with_arrow(source, *args)
+        if df is not None:
+            return df
     options = dict(
         sep=dialect.sep if dialect else sep,
         header=None,
@@ -255,17 +263,20 @@ def int_column(df: pd.DataFrame, col: int, label: str, header: bool = False) -> 
     return values.astype(np.int64)
 
 
-def exact_ids(values: np.ndarray | pa.Array | pa.ChunkedArray) -> np.ndarray:
+def exact_ids(values: np.ndarray | pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Ids exactly as written: integers where every one is written as one, else the text.
 
     Args:
-        values: shape (n,): the ids' text, str objects or a pyarrow string array.
+        values: shape (n,): the ids' text: str objects, a pyarrow string array,
+            or a pandas Series of either.
 
     Returns int64 ids where every value is a canonical integer ("0", "42",
     "-7"; not "007", "+7" or "4.0") that fits, else uint64 where they all fit
     that, else the strings themselves (object). So no id passes through a
     float, "007" and "7" stay two ids, and str() of each label is its text.
     """
+    if isinstance(values, pd.Series):  # Arrow strings stay in Arrow; str objects as they are
+        values = values.to_numpy() if values.dtype == object else pa.array(values)
     text = (
         values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
     )
@@ -342,15 +353,18 @@ def time_column(values: pd.Series, label: str, place: Callable[[int], str]) -> n
     """
     if pd.api.types.is_numeric_dtype(values):
         return values.to_numpy()
+    if is_number(str(values.iloc[0])):  # it starts with numbers: a later value is not one
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.isna().any():
+            row = int(np.argmax(numbers.isna().to_numpy()))
+            raise DataError(f"{label}: {place(row)} is not a number: {values.iloc[row]!r}")
+        return numbers.to_numpy()
     text = values.astype(str)
     text = text.str.replace(r"\s*(UTC|GMT)$", "+00:00", regex=True)
     dates = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
-    expected, bad = "a date", dates.isna()
-    if is_number(str(values.iloc[0])):  # it starts with numbers: a later value is not one
-        expected, bad = "a number", pd.to_numeric(values, errors="coerce").isna()
-    if bad.any():
-        row = int(np.argmax(bad.to_numpy()))
-        raise DataError(f"{label}: {place(row)} is not {expected}: {values.iloc[row]!r}")
+    if dates.isna().any():
+        row = int(np.argmax(dates.isna().to_numpy()))
+        raise DataError(f"{label}: {place(row)} is not a date: {values.iloc[row]!r}")
     offset = text.str.contains(UTC_OFFSET, regex=True).to_numpy()
     if offset.any() and not offset.all():
         row = int(np.argmax(offset != offset[0]))

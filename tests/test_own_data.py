@@ -68,12 +68,15 @@ NA_LIKE = ["NA", "null", "None", "nan", "N/A", "NaN", "#N/A", "n/a", "NULL", "<N
 ID_CASES = {"huge": HUGE, "near-2**63": NEAR_2_63, "notations": NOTATIONS, "na-like": NA_LIKE}
 
 
+@pytest.mark.parametrize("sep", [",", " "], ids=["comma (pyarrow)", "spaces (pandas)"])
 @pytest.mark.parametrize("ids", list(ID_CASES.values()), ids=list(ID_CASES))
-def test_there_are_as_many_users_and_items_as_distinct_ids_in_the_file(tmp_path, ids):
-    """No id passes through a float or becomes missing: each written id is one label."""
+def test_there_are_as_many_users_and_items_as_distinct_ids_in_the_file(tmp_path, ids, sep):
+    """No id passes through a float or becomes missing: each written id is one label,
+    whichever of the two readers reads the file."""
     items = ids + [str(5000 + k) for k in range(ITEMS - len(ids))]
     rows = log(ids, items, background="90")  # numbers only, but for the NA-like ids
-    dataset = from_file(write(tmp_path / "ids.csv", csv_lines(rows)))
+    lines = [line.replace(",", sep) for line in csv_lines(rows)]
+    dataset = from_file(write(tmp_path / "ids.csv", lines))
     assert dataset.num_users == len({r[0] for r in rows}) == len(ids) + 6
     assert dataset.num_items == len({r[1] for r in rows}) == ITEMS
     assert {str(label) for label in dataset.user_labels} == {r[0] for r in rows}
