@@ -45,7 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="ml-1m",
         help="ml-1m, ml-1m-ncf, ml-20m, ml-25m, ml-32m, synthetic, synthetic:ml-20m "
         "(an ML-20M-sized synthetic log), synthetic:users=U,items=I,interactions=N[,seed=S] "
-        "(any key optional; the rest ML-20M's), or a CSV/TSV path (default: ml-1m)",
+        "(any key optional; the rest ML-20M's), or the path of your own file: delimited text "
+        "(also .gz, .bz2, .xz, one-file .zip) or Parquet (default: ml-1m)",
+    )
+    t.add_argument(
+        "--columns",
+        metavar="user=COL,item=COL[,time=COL]",
+        default=None,
+        help="pick the user, item and (optional) time columns of a --dataset file by the "
+        "names in its header line (or Parquet schema), ignoring the others; evaluate and "
+        "recommend reuse them (default: by position: user, item[, rating[, time]])",
     )
     t.add_argument(
         "--test-negatives",

@@ -166,7 +166,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.dataset = str(Path(args.dataset).resolve())
     # ... and the data folder where it was found, even when $NCF_DATA_DIR named it.
     args.data_dir = str(resolve_data_dir(args.data_dir).resolve())
-    dataset = load_dataset(args.dataset, args.data_dir, args.seed, args.test_negatives)
+    dataset = load_dataset(
+        args.dataset, args.data_dir, args.seed, args.test_negatives, columns=args.columns
+    )
     sources = None
     if pretrained:
         sources = (
@@ -202,6 +204,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             "data_dir": args.data_dir,
             "test_negatives": args.test_negatives,
             "recipe": args.recipe,
+            **({"columns": args.columns} if args.columns is not None else {}),
             "pretrain_gmf": None if args.pretrain_gmf is None else str(args.pretrain_gmf),
             "pretrain_mlp": None if args.pretrain_mlp is None else str(args.pretrain_mlp),
         },
@@ -237,6 +240,7 @@ def _load_run(run: Path, data_dir: str | None):
         data_dir or config.get("data_dir"),
         config["seed"],
         config.get("test_negatives", 99),
+        columns=config.get("columns"),
     )
     return metrics, dataset, load_run_model(run, dataset)
 

@@ -10,21 +10,27 @@ RFC 4180 quotes) with the standard library's `csv.Sniffer`.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import re
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from ncf_keras.arrow_csv import read_with_arrow
+from ncf_keras.compression import CORRUPT, corrupt, open_bytes, packing
 from ncf_keras.errors import DataError
 
 WHITESPACE = r"\s+"  # pandas' C parser reads this separator as "runs of spaces and tabs"
 SNIFFED = ",;\t "  # the separators csv.Sniffer may choose; " " stands for WHITESPACE
 SNIFF_LINES = 20  # how many lines of a file the sniffer looks at
+# A time of day followed by a UTC offset: "...T10:00:00Z", "... 10:00:00.5+02:00", "...+0530"
+UTC_OFFSET = r"\d\d:\d\d(?::\d\d(?:\.\d*)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
+CANONICAL_INTEGER = r"^(?:0|-?[1-9][0-9]*)$"  # as str(int) writes it: no "+", "007" or "-0"
 
 
 @dataclass(frozen=True)
@@ -115,11 +121,14 @@ def read_table(
     fields: int,
     header: bool = False,
     numeric: tuple[int, ...] = (),
+    text: tuple[int, ...] = (),
+    keep: tuple[int, ...] | None = None,
 ) -> pd.DataFrame:
     """Read a delimited table of exactly `fields` columns with pandas' C parser.
 
     Args:
-        source: a path (".gz" is decompressed) or a file-like object.
+        source: a path (unpacked as `compression.open_bytes` does) or a
+            file-like object.
         label: the name errors give the file.
         sep: a separator character, for files that never quote (the NCF and
             GroupLens files: a '"' is data), or a Dialect from `sniff_dialect`,
@@ -127,25 +136,44 @@ def read_table(
         fields: the number of columns every line must have.
         header: skip the first line.
         numeric: columns whose values must all be numbers.
+        text: columns kept as the exact text of their fields (str objects):
+            ids, which must not pass through a number ("007", 2**64, "NA").
+        keep: the columns returned (default: all); every line must still
+            have `fields` fields, but only the kept ones must be non-empty.
 
-    Returns a DataFrame with columns 0..fields-1, one row per line after the
-    header. Errors are DataErrors naming `label` and the line.
+    Only empty fields are missing: "NA", "null" or "nan" are text like any
+    other. Returns a DataFrame with the columns `keep` (default 0..fields-1),
+    one row per line after the header. Errors are DataErrors naming `label`
+    and the line.
     """
     dialect = sep if isinstance(sep, Dialect) else None
+    # The fast path, for files it reads exactly as pandas would (see arrow_csv).
+    plain = dialect and dialect.sep != WHITESPACE and not dialect.skipinitialspace
+    if text and plain and isinstance(source, (str, Path)):
+        args = (dialect.sep, dialect.decimal, fields, header, numeric, text, keep)
+        df = read_with_arrow(source, *args)
+        if df is not None:
+            return df
+    options = dict(
+        sep=dialect.sep if dialect else sep,
+        header=None,
+        skiprows=int(header),
+        dtype=dict.fromkeys(text, object) or None,
+        keep_default_na=False,
+        na_values=[""],
+        skip_blank_lines=False,
+        engine="c",
+        quoting=csv.QUOTE_MINIMAL if dialect else csv.QUOTE_NONE,
+        quotechar='"',
+        skipinitialspace=dialect.skipinitialspace if dialect else False,
+        decimal=dialect.decimal if dialect else ".",
+    )
     try:
-        df = pd.read_csv(
-            source,
-            sep=dialect.sep if dialect else sep,
-            header=None,
-            skiprows=int(header),
-            dtype=None,
-            skip_blank_lines=False,
-            engine="c",
-            quoting=csv.QUOTE_MINIMAL if dialect else csv.QUOTE_NONE,
-            quotechar='"',
-            skipinitialspace=dialect.skipinitialspace if dialect else False,
-            decimal=dialect.decimal if dialect else ".",
-        )
+        if isinstance(source, (str, Path)):
+            with open_bytes(source) as stream:
+                df = pd.read_csv(stream, **options)
+        else:
+            df = pd.read_csv(source, **options)
     except pd.errors.ParserError as e:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
         if m:
@@ -163,11 +191,13 @@ def read_table(
     except pd.errors.EmptyDataError:
         what = "has a header line but no data rows" if header else "is empty"
         raise DataError(f"{label}: the file {what}") from None
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f"{label}: a truncated or corrupt gzip file ({e})") from None
     except UnicodeDecodeError:
         line = first_non_utf8_line(source)
         raise DataError(f"{label}: line {line}: not UTF-8 text; save it as UTF-8") from None
+    except CORRUPT as e:
+        raise corrupt(
+            label, packing(source) if isinstance(source, (str, Path)) else None, e
+        ) from None
     if df.shape[1] != fields:
         raise DataError(
             f"{label}: line {1 + int(header)}: expected {fields} fields, saw {df.shape[1]}"
@@ -178,7 +208,13 @@ def read_table(
         for col in df.columns[df.dtypes == np.float64]:  # the blanks made int columns float
             if (df[col] % 1 == 0).all():
                 df[col] = df[col].astype(np.int64)
+    if keep is not None:
+        df = df[list(keep)]
     missing = df.isna().any(axis=1).to_numpy()
+    if missing.any() and keep is not None:
+        row = int(np.argmax(missing))
+        col = df.columns[df.iloc[row].isna().to_numpy()][0]
+        raise DataError(f"{label}: line {row + 1 + int(header)}: field {col + 1} is empty")
     if missing.any():
         row = int(np.argmax(missing))
         raise DataError(
@@ -201,7 +237,7 @@ def first_non_utf8_line(source) -> int:
     if isinstance(source, io.BytesIO):
         data = source.getvalue()
     else:
-        with (gzip.open if str(source).endswith(".gz") else open)(source, "rb") as f:
+        with open_bytes(source) as f:
             data = f.read()
     try:
         data.decode("utf-8")
@@ -225,6 +261,34 @@ def int_column(df: pd.DataFrame, col: int, label: str, header: bool = False) -> 
             f"{label}: line {row + 1 + int(header)}: field {col + 1} is negative: {values[row]!r}"
         )
     return values.astype(np.int64)
+
+
+def exact_ids(values: np.ndarray | pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Ids exactly as written: integers where every one is written as one, else the text.
+
+    Args:
+        values: shape (n,): the ids' text: str objects, a pyarrow string array,
+            or a pandas Series of either.
+
+    Returns int64 ids where every value is a canonical integer ("0", "42",
+    "-7"; not "007", "+7" or "4.0") that fits, else uint64 where they all fit
+    that, else the strings themselves (object). So no id passes through a
+    float, "007" and "7" stay two ids, and str() of each label is its text.
+    """
+    if isinstance(values, pd.Series):  # Arrow strings stay in Arrow; str objects as they are
+        values = values.to_numpy() if values.dtype == object else pa.array(values)
+    text = (
+        values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
+    )
+    if len(text) and pc.all(pc.match_substring_regex(text, CANONICAL_INTEGER)).as_py():
+        for kind in (pa.int64(), pa.uint64()):
+            try:
+                return pc.cast(text, kind).to_numpy()
+            except pa.ArrowInvalid:  # out of range
+                pass
+    if isinstance(values, np.ndarray):
+        return values.astype(object, copy=False)
+    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
 
 
 class Movies(dict):
@@ -273,26 +337,52 @@ def read_ratings(path: Path) -> pd.DataFrame:
     )
 
 
-def time_column(values: pd.Series, col: int, label: str, header: bool) -> np.ndarray:
+def time_column(values: pd.Series, label: str, place: Callable[[int], str]) -> np.ndarray:
     """A time or order column: numbers as they are, ISO dates as int64 time stamps.
 
+    Args:
+        values: the column, numbers or text.
+        label: the file's name, for errors.
+        place: row (0-based) -> where it is in the file, e.g. "line 3: field 4".
+
     Only the order of the values is used. A column is all numbers or all ISO 8601
-    dates ("2000-12-31", "2000-12-31T22:00:00", with or without a UTC offset);
-    otherwise a DataError names the first line that breaks it.
+    dates ("2000-12-31", "2000-12-31T22:00:00", "2000-12-31 22:00:00.5"), and
+    either every date and time has a UTC offset ("Z", "+02:00", or " UTC" as
+    BigQuery writes it) or none has: a date without one is ambiguous next to
+    dates with one. Otherwise a DataError names the first row that breaks it.
     """
     if pd.api.types.is_numeric_dtype(values):
         return values.to_numpy()
-    dates = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
-    expected, bad = "a date", dates.isna()
     if is_number(str(values.iloc[0])):  # it starts with numbers: a later value is not one
-        expected, bad = "a number", pd.to_numeric(values, errors="coerce").isna()
-    if bad.any():
-        row = int(np.argmax(bad.to_numpy()))
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.isna().any():
+            row = int(np.argmax(numbers.isna().to_numpy()))
+            raise DataError(f"{label}: {place(row)} is not a number: {values.iloc[row]!r}")
+        return numbers.to_numpy()
+    text = values.astype(str)
+    text = text.str.replace(r"\s*(UTC|GMT)$", "+00:00", regex=True)
+    dates = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    if dates.isna().any():
+        row = int(np.argmax(dates.isna().to_numpy()))
+        raise DataError(f"{label}: {place(row)} is not a date: {values.iloc[row]!r}")
+    offset = text.str.contains(UTC_OFFSET, regex=True).to_numpy()
+    if offset.any() and not offset.all():
+        row = int(np.argmax(offset != offset[0]))
+        has = "has" if offset[row] else "has no"
         raise DataError(
-            f"{label}: line {row + 1 + int(header)}: field {col + 1} "
-            f"is not {expected}: {values.iloc[row]!r}"
+            f"{label}: {place(row)} {has} UTC offset ({values.iloc[row]!r}) and "
+            f"{place(0)} {'has' if offset[0] else 'has none'} ({values.iloc[0]!r}); "
+            "give every time an offset (such as Z or +02:00) or none"
         )
     return dates.dt.tz_convert(None).astype("int64").to_numpy()
+
+
+def is_time(text: str) -> bool:
+    """Whether `text` is an ISO 8601 date or time, as `time_column` reads them."""
+    text = re.sub(r"\s*(UTC|GMT)$", "+00:00", text.strip())
+    if not re.match(r"\d{4}-\d\d", text):
+        return False
+    return not pd.isna(pd.to_datetime(pd.Series([text]), format="ISO8601", errors="coerce")[0])
 
 
 def is_number(text: str) -> bool:

@@ -18,24 +18,15 @@ hash); anything missing is downloaded and verified (see `ncf_keras.download`).
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import os
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ncf_keras import generator
 from ncf_keras.dataset import TEST_NEGATIVES, Dataset, leave_one_out
-from ncf_keras.errors import DataError
-from ncf_keras.parsing import (
-    SNIFF_LINES,
-    is_number,
-    read_table,
-    sniff_dialect,
-    time_column,
-)
+from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.own_file import read_interactions
 from ncf_keras.sampling import random_stream
 from ncf_keras.settings import check_at_least, check_memory
 
@@ -73,6 +64,7 @@ def load_dataset(
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
     test_negatives: int = TEST_NEGATIVES,
+    columns: str | None = None,
 ) -> Dataset:
     """Load a named dataset (NAMED_DATASETS), a "synthetic:..." log, or an interactions file.
 
@@ -84,11 +76,17 @@ def load_dataset(
         seed: draws the test negatives where the source does not fix them.
         test_negatives: items each held-out item is ranked against (default 99,
             the paper's; 999 for the MLPerf protocol). ml-1m-ncf takes 99 only.
+        columns: "user=COL,item=COL[,time=COL]": pick a file's columns by their
+            header names (see `from_file`); a file only (default: by position).
     """
     # They read files through this module's `from_file`: imported here, not at the top.
     from ncf_keras import grouplens, paper_split
 
     check_at_least("test_negatives", test_negatives, 1)
+    if columns is not None and (name in NAMED_DATASETS or name.startswith("synthetic:")):
+        raise ArgumentError(
+            "columns", f"picks the columns of your own file; dataset {name!r} has its own"
+        )
     if name == "ml-1m":
         return grouplens.movielens_1m(data_dir, seed, test_negatives)
     if name == "ml-1m-ncf":
@@ -100,7 +98,7 @@ def load_dataset(
     if name.startswith("synthetic:"):
         return synthetic_log(name, seed, test_negatives)
     if Path(name).is_file():
-        return from_file(name, seed, test_negatives=test_negatives)
+        return from_file(name, seed, test_negatives=test_negatives, columns=columns)
     raise DataError(
         f"unknown dataset {name!r}: use {', '.join(NAMED_DATASETS)}, synthetic:ml-20m, "
         "synthetic:users=U,items=I,interactions=N, or the path of an existing interactions file"
@@ -209,67 +207,34 @@ def synthetic(
     return leave_one_out("synthetic", users, picks.ravel(), None, seed, None, test_negatives)
 
 
-TIME_COLUMNS = ("timestamp", "time", "ts", "date", "datetime", "order", "seq", "position")
-
-
 def from_file(
     path: str | os.PathLike,
     seed: int = 0,
     name: str | None = None,
     item_titles: dict | None = None,
     test_negatives: int = TEST_NEGATIVES,
+    columns: str | None = None,
 ) -> Dataset:
-    """The user's own interactions: CSV or TSV (optionally .gz), with or without header.
+    """The user's own interactions: delimited text (plain, .gz, .bz2, .xz or a one-file
+    .zip) or Parquet, with or without header.
 
     Columns, by position: user, item, then optionally rating and timestamp.
     With a header, a third column named like a time or order ("timestamp",
-    "time", "date", "order", "seq", ...) is the time; otherwise the third is the
-    rating. Times are numbers or ISO 8601 dates.
+    "time", "date", "order", "seq", ...) is the time, and so is one of ISO
+    dates; otherwise the third is the rating. `columns="user=COL,item=COL[,time=COL]"`
+    picks columns by their header names instead, ignoring the others. Times are
+    numbers or ISO 8601 dates (with UTC offsets on all or none).
     The rating is checked to be a number and then ignored: every row is one
-    interaction. Without a time column, file order is time order.
+    interaction. Without a time column, file order is time order. Ids are
+    labels, exactly as written: "007", "7", "NA" and 2**63 are four users.
 
     The separator (comma, semicolon, tab, or runs of spaces and tabs) is told
     from the first lines by `parsing.sniff_dialect`; fields may be quoted as in
     RFC 4180 ("1","2" or "a,b",x). The first line is a header when its
-    rating/time fields are not numbers, or when it names a "user" or "item" column.
+    rating/time fields are neither numbers nor dates, or when it names a "user"
+    or "item" column. See `ncf_keras.own_file` for the rules in full.
     `seed` draws `test_negatives` (default 99) items per user.
     """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-            lines = [line.rstrip("\r\n") for line in itertools.islice(f, SNIFF_LINES)]
-    except (EOFError, zlib.error) as e:
-        raise DataError(f"{path}: a truncated or corrupt gzip file ({e})") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
-    if not lines or not lines[0]:
-        raise DataError(f"{path}: line 1 is empty; expected user, item[, rating[, timestamp]]")
-    dialect = sniff_dialect(lines, str(path))
-    fields = [f.strip().lower() for f in dialect.split(lines[0])]
-    if not 2 <= len(fields) <= 4:
-        raise DataError(
-            f"{path}: line 1: expected 2 to 4 fields "
-            f"(user, item[, rating[, timestamp]]), saw {len(fields)}"
-        )
-    # A column name has no digits: ids such as "user-04" or "item_17" are data.
-    header = any(
-        ("user" in f or "item" in f) and not any(c.isdigit() for c in f) for f in fields
-    ) or any(not is_number(f.replace(dialect.decimal, ".")) for f in fields[2:])
-    roles = ["user", "item", "rating", "order"][: len(fields)]
-    if header and len(fields) == 3 and fields[2] in TIME_COLUMNS:
-        roles[2] = "order"
-    numeric = tuple(c for c, role in enumerate(roles) if role == "rating")
-    df = read_table(path, str(path), dialect, len(fields), header=header, numeric=numeric)
-    order = None
-    if "order" in roles:
-        order = time_column(df[roles.index("order")], roles.index("order"), str(path), header)
-    return leave_one_out(
-        name or path.name,
-        df[0].to_numpy(),
-        df[1].to_numpy(),
-        order,
-        seed,
-        item_titles,
-        test_negatives,
-    )
+    users, items, order = read_interactions(path, columns)
+    return leave_one_out(name or path.name, users, items, order, seed, item_titles, test_negatives)
