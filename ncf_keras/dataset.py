@@ -171,8 +171,10 @@ def leave_one_out(
         test_negatives: items each held-out item is ranked against (default
             99, as in the paper; MLPerf uses 999).
 
-    Cost: a hash of the ids, one sort of n int64 (user, item) keys, and
-    per-user maxima: 5 to 8 s and under 2 GB for 20M rows (ML-20M), linear in n.
+    Cost: a hash of the ids, one sort of n int64 (user, item) keys,
+    per-user maxima, and the test negatives drawn and checked in blocks: linear
+    in n plus the users' negatives, whose array (users x test_negatives of
+    `item_dtype(num_items)`) is the only per-user memory beyond a few words.
     """
     users, items = np.asarray(users), np.asarray(items)
     if not len(users):
