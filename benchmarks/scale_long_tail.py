@@ -140,7 +140,7 @@ def run_long_tail(script: Path, args, kept: list[Result]) -> Result:
     done = {(r["backend"], r["kind"], r.get("flags")) for r in kept}
     for backend in common.backends(args.backend):
         if (backend, "load", None) not in done:
-            argv = common.worker_args(None, long_tail=args.long_tail)
+            argv = common.worker_args(None, long_tail=args.long_tail, full_items=0)
             result = common.run_worker(script, backend, argv, f"{backend} load {args.long_tail}")
             runs.append({"backend": backend, "kind": "load", "spec": args.long_tail, **result})
         if args.full_items and (backend, "full", None) not in done:
@@ -153,7 +153,7 @@ def run_long_tail(script: Path, args, kept: list[Result]) -> Result:
             result = common.run_worker(script, backend, argv, f"{backend} full ranking")
             runs.append({"backend": backend, "kind": "full", "spec": args.long_tail, **result})
         for flags in args.train_flags:
-            if (backend, "train", flags) not in done:
+            if flags != "none" and (backend, "train", flags) not in done:
                 result = measure_train(args.long_tail, flags, backend, args.train_timeout)
                 runs.append(
                     {"backend": backend, "kind": "train", "flags": flags, "spec": args.long_tail}
@@ -255,9 +255,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--train-flags",
-        type=common.comma_list(tuple(FLAG_SETS)),
+        type=common.comma_list((*FLAG_SETS, "none")),
         default=list(FLAG_SETS),
-        help="with --long-tail: the train flag sets, comma-separated (default: all four)",
+        help="with --long-tail: the train flag sets, comma-separated, or none (default: all four)",
     )
     parser.add_argument(
         "--full-items",
