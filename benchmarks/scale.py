@@ -27,6 +27,14 @@ against interactions gives the slope printed with the table and drawn into
 A JSON file made with the same `--fit-steps` and `--full-users` keeps its runs:
 a later invocation measures only the setups and sizes it lacks.
 
+`--long-tail SPEC` measures instead a long-tailed log's load and whole
+one-epoch `train` runs, one per `--train-flags` set (`scale_long_tail.py`):
+
+    python benchmarks/scale.py --backend tensorflow \
+        --long-tail synthetic:users=3000000,items=200000,interactions=6000000,min_per_user=2 \
+        --train-flags lazy-adam+large-batch,lazy-adam,large-batch \
+        --json benchmarks/results/scale-long-tail.json
+
 `python benchmarks/report.py` puts the table into benchmarks/README.md.
 """
 
@@ -41,6 +49,7 @@ from itertools import product
 from pathlib import Path
 
 import common
+import scale_long_tail
 from common import Result, peak_rss_mib, timed
 
 ML_20M = {"users": 138_493, "items": 26_744, "interactions": 20_000_263}
@@ -369,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="users ranked against every item (default: 1000)",
     )
     parser.add_argument("--figure", type=Path, help="write the log-log plot there")
+    scale_long_tail.add_options(parser)
     common.add_worker_options(parser)
     parser.add_argument("--interactions", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", help=argparse.SUPPRESS)
@@ -379,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table, write the JSON and the figure; exit status 1 on a failure."""
     args = build_parser().parse_args(argv)
+    if args.long_tail:
+        return scale_long_tail.main(Path(__file__), args, SEED)
     if args.worker:
         result = measure(
             args.interactions, args.fit_steps, args.full_users, args.optimizer, args.batch_size

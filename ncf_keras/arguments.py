@@ -44,9 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         default="ml-1m",
         help="ml-1m, ml-1m-ncf, ml-20m, ml-25m, ml-32m, synthetic, synthetic:ml-20m "
-        "(an ML-20M-sized synthetic log), synthetic:users=U,items=I,interactions=N[,seed=S] "
-        "(any key optional; the rest ML-20M's), or the path of your own file: delimited text "
-        "(also .gz, .bz2, .xz, one-file .zip) or Parquet (default: ml-1m)",
+        "(an ML-20M-sized synthetic log), synthetic:users=U,items=I,interactions=N"
+        "[,min_per_user=K][,seed=S] (any key optional; the rest ML-20M's; K is the fewest "
+        "interactions of a user, 20 unless given, 2 for a long-tailed log), or the path of "
+        "your own file: delimited text (also .gz, .bz2, .xz, one-file .zip) or Parquet "
+        "(default: ml-1m)",
     )
     t.add_argument(
         "--columns",
@@ -197,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-ranking",
         action="store_true",
         help="rank among all unseen items instead of the run's sampled negatives (default: off)",
+    )
+    e.add_argument(
+        "--sample-users",
+        type=int,
+        default=None,
+        metavar="N",
+        help="average over a random sample of N users, drawn from the run's --seed (the same "
+        "N gives the same users); full ranking scores N x items pairs, so a sample keeps it "
+        "practical on large catalogues (default: every user)",
     )
     e.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 

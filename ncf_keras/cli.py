@@ -246,13 +246,20 @@ def _load_run(run: Path, data_dir: str | None):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    _, dataset, model = _load_run(args.run, args.data_dir)  # imports Keras quietly first
-    from ncf_keras.metrics import evaluate
+    if args.sample_users is not None:
+        settings.check_at_least("sample_users", args.sample_users, 1)
+    metrics, dataset, model = _load_run(args.run, args.data_dir)  # imports Keras quietly first
+    from ncf_keras.metrics import evaluate, sample_users
 
-    result = evaluate(model, dataset, full_ranking=args.full_ranking)
+    seed = metrics["config"]["seed"]
+    users = sample_users(dataset, args.sample_users, seed)
+    result = evaluate(model, dataset, full_ranking=args.full_ranking, users=users)
     negatives = dataset.test_negatives.shape[1]
     protocol = "full ranking" if args.full_ranking else f"sampled ({negatives} negatives)"
-    print(json.dumps({"run": str(args.run), "protocol": protocol, **result}, indent=2))
+    sample = {"users": dataset.num_users if users is None else len(users)}
+    if users is not None:
+        sample |= {"of_users": dataset.num_users, "sample_seed": seed}
+    print(json.dumps({"run": str(args.run), "protocol": protocol, **sample, **result}, indent=2))
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ncf_keras.errors import DataError
-from ncf_keras.sampling import UnseenItems, random_stream
+from ncf_keras.sampling import CHUNK, UnseenItems, item_dtype, random_stream
 
 TEST_NEGATIVES = 99  # items each held-out item is ranked against, as in the paper
 
@@ -44,9 +44,10 @@ class Dataset:
         train_users, train_items: int32, shape (n_train,): the training
             positives, sorted by user, then item; each pair once.
         test_items: int32, shape (num_users,): each user's held-out item.
-        test_negatives: int32, shape (num_users, n): items ranked against the
-            test item: n = 99 by default, as in the paper; `--test-negatives`
-            sets it for the sources that draw them.
+        test_negatives: shape (num_users, n): items ranked against the test
+            item: n = 99 by default, as in the paper; `--test-negatives` sets it
+            for the sources that draw them. Drawn ones are held as
+            `sampling.item_dtype(num_items)`: uint16 up to 65,536 items, else int32.
         item_titles: str, shape (num_items,), or None where titles are unknown.
         item_genres: str, shape (num_items,), each item's genres joined by "|"
             ("Animation|Comedy"; "" for none), or None where genres are unknown.
@@ -68,35 +69,22 @@ class Dataset:
 
     def __post_init__(self) -> None:
         """Refuse a split that leaks: a test item in train, or a negative in train."""
-        seen = self.train_users.astype(np.int64) * self.num_items + self.train_items
-        if len(seen) > 1 and (seen[1:] < seen[:-1]).any():  # sorted as documented: no sort
-            seen = np.sort(seen)
-
-        def in_train(items: np.ndarray) -> np.ndarray:
-            """bool, shape (num_users,): whether any of row u's items is a training item of u."""
-            if not len(seen):
-                return np.zeros(len(items), bool)
-            # Rows in user order, items sorted in each: sorted keys, which makes
-            # searchsorted some 50 times faster on large data than random ones.
-            keys = np.sort(items, axis=1) + np.arange(len(items))[:, None] * self.num_items
-            pos = np.minimum(np.searchsorted(seen, keys), len(seen) - 1)
-            return (seen[pos] == keys).any(axis=1)
-
         if self.test_items.shape != (self.num_users,):
             raise DataError(
                 f"{self.name}: {len(self.test_items)} test items for {self.num_users} users"
             )
-        leak = in_train(self.test_items.astype(np.int64)[:, None])
-        if leak.any():
-            u = int(np.argmax(leak))
+        seen = self.train_users.astype(np.int64) * self.num_items + self.train_items
+        if len(seen) > 1 and (seen[1:] < seen[:-1]).any():  # sorted as documented: no sort
+            seen = np.sort(seen)
+        user = _first_user_with_item_in(seen, self.test_items[:, None], self.num_items)
+        if user is not None:
             raise DataError(
-                f"{self.name}: test item {self.test_items[u]} of user {u} "
+                f"{self.name}: test item {self.test_items[user]} of user {user} "
                 "is also in its training data"
             )
-        leak = in_train(self.test_negatives.astype(np.int64))
-        if leak.any():
-            u = int(np.argmax(leak))
-            raise DataError(f"{self.name}: a test negative of user {u} is in its training data")
+        user = _first_user_with_item_in(seen, self.test_negatives, self.num_items)
+        if user is not None:
+            raise DataError(f"{self.name}: a test negative of user {user} is in its training data")
 
     @cached_property
     def user_offsets(self) -> np.ndarray:
@@ -183,8 +171,10 @@ def leave_one_out(
         test_negatives: items each held-out item is ranked against (default
             99, as in the paper; MLPerf uses 999).
 
-    Cost: a hash of the ids, one sort of n int64 (user, item) keys, and
-    per-user maxima: 5 to 8 s and under 2 GB for 20M rows (ML-20M), linear in n.
+    Cost: a hash of the ids, one sort of n int64 (user, item) keys,
+    per-user maxima, and the test negatives drawn and checked in blocks: linear
+    in n plus the users' negatives, whose array (users x test_negatives of
+    `item_dtype(num_items)`) is the only per-user memory beyond a few words.
     """
     users, items = np.asarray(users), np.asarray(items)
     if not len(users):
@@ -251,7 +241,9 @@ def leave_one_out(
             f"it never interacted with; the test protocol needs {test_negatives}"
         )
     rng = random_stream(seed, "split")
-    negatives = unseen.sample_distinct(np.arange(num_users), test_negatives, rng)
+    negatives = unseen.sample_distinct(
+        np.arange(num_users), test_negatives, rng, item_dtype(num_items)
+    )
     del unseen
     titles = genres = None
     if item_titles is not None:
@@ -271,6 +263,35 @@ def leave_one_out(
         titles,
         genres,
     )
+
+
+def _first_user_with_item_in(seen: np.ndarray, items: np.ndarray, num_items: int) -> int | None:
+    """The first user u (row of `items`) with an item in its training data, or None.
+
+    Args:
+        seen: int64, sorted: the training pairs' keys user * num_items + item.
+        items: ints, shape (num_users, m): row u holds m items of user u.
+        num_items: the key's width.
+
+    Each step sorts a block of about `sampling.CHUNK` entries into keys (sorted,
+    as the rows are in user order) and looks up the block's users' training
+    pairs among them: memory bounded by the block, time linear in the entries
+    plus the training pairs.
+    """
+    rows_per_step = max(1, CHUNK // max(1, items.shape[1]))
+    for start in range(0, len(items), rows_per_step):
+        stop = min(start + rows_per_step, len(items))
+        block = np.sort(items[start:stop].astype(np.int32), axis=1)  # int32 sorts fastest
+        keys = (block + np.arange(start, stop, dtype=np.int64)[:, None] * num_items).ravel()
+        lo, hi = np.searchsorted(seen, [start * num_items, stop * num_items])
+        pairs = seen[lo:hi]
+        if not len(keys) or not len(pairs):
+            continue
+        pos = np.minimum(np.searchsorted(keys, pairs), len(keys) - 1)
+        hits = pairs[keys[pos] == pairs]
+        if len(hits):
+            return int(hits[0] // num_items)
+    return None
 
 
 def _distinct(keys: np.ndarray) -> np.ndarray:
@@ -331,7 +352,9 @@ def validation_split(dataset: Dataset, seed: int = 0) -> Dataset:
         dataset.num_users,
         dataset.num_items,
     )
-    negatives = never_seen.sample_distinct(users, dataset.test_negatives.shape[1], rng)
+    negatives = never_seen.sample_distinct(
+        users, dataset.test_negatives.shape[1], rng, item_dtype(dataset.num_items)
+    )
     return Dataset(
         f"{dataset.name} (validation)",
         dataset.num_users,

@@ -2,10 +2,13 @@
 
 `interaction_log` draws a log shaped like ML-20M's `ratings.csv`:
 
-* **Users** each have at least `MIN_PER_USER` (20) interactions, as in ML-20M;
-  the rest of each user's count is log-normal (sigma `COUNT_SIGMA`), scaled so
-  the counts add up to exactly the interactions asked for: the median user has
-  about half the mean, a few users have thousands (at most half the items).
+* **Users** each have at least `min_per_user` interactions (default
+  `MIN_PER_USER`, 20, as in ML-20M); the rest of each user's count is
+  log-normal (sigma `COUNT_SIGMA`), scaled so the counts add up to exactly the
+  interactions asked for: the median user has about half the mean, a few users
+  have thousands (at most half the items). A small `min_per_user` with few
+  interactions per user gives a long-tailed log: most users near the minimum
+  (`synthetic:...,min_per_user=2`: every user of 3M with 6M interactions has 2).
 * **Items** are picked with Zipf-like popularity, weight
   `(rank + POPULARITY_OFFSET) ** -POPULARITY_EXPONENT`, each user's items
   without repeats (weighted sampling without replacement: no duplicate
@@ -15,9 +18,9 @@
   random one of the user's items.
 
 Rows come sorted by user, then item, as in ML-20M. Memory is linear in the
-interactions (`BYTES_PER_INTERACTION` for the log and its split together), never
-users x items; 20M interactions take about 12 s on two cores. `ML_20M` holds
-ML-20M's sizes. `ncf_keras.sources` makes a `Dataset` of it
+interactions and the users (`BYTES_PER_INTERACTION` and `BYTES_PER_USER` for
+the log and its split together, besides the test negatives), never users x
+items. `ML_20M` holds ML-20M's sizes. `ncf_keras.sources` makes a `Dataset` of it
 (`--dataset synthetic:ml-20m`).
 """
 
@@ -33,20 +36,25 @@ MIN_PER_USER = 20  # as in ML-20M (and the MLPerf protocol's cut-off)
 COUNT_SIGMA = 1.38  # ML-20M: 20 + a log-normal of this sigma gives mean 144, median ~70
 POPULARITY_EXPONENT = 1.5
 POPULARITY_OFFSET = 100.0
-# Peak bytes per interaction of generating a log and splitting it (leave_one_out),
-# measured at 20M interactions (113, peak RSS 2.26 GB) with headroom; `sources` checks
-# memory with it.
+# Peak bytes per interaction and per user of generating a log and splitting it
+# (leave_one_out), besides the test negatives' own array: measured at 20M interactions
+# (113 per interaction, peak RSS 2.26 GB) and at 3M users with 2 interactions each,
+# with headroom; `sources` checks memory with them.
 BYTES_PER_INTERACTION = 150
+BYTES_PER_USER = 200
 _DENSE_FRACTION = 16  # users with more than items / 16 picks are drawn by dense keys
 _GUIDE = 4  # guide-table buckets per item, for drawing ranks by popularity
 _DENSE_CELLS = 1 << 24  # users x items cells per dense chunk (128 MiB of float64)
 _START, _END = 820_454_400, 1_420_070_400  # 1996-01-01 and 2015-01-01, UTC
 
 
-def check_sizes(num_users: int, num_items: int, num_interactions: int) -> None:
+def check_sizes(
+    num_users: int, num_items: int, num_interactions: int, min_per_user: int = MIN_PER_USER
+) -> None:
     """A DataError naming the size at fault unless a log of these sizes can be drawn.
 
-    Every user needs MIN_PER_USER to num_items // 2 interactions.
+    Every user needs `min_per_user` (at least 2: one to train on, one to test)
+    to num_items // 2 interactions.
     """
     for name, value in (
         ("users", num_users),
@@ -55,31 +63,41 @@ def check_sizes(num_users: int, num_items: int, num_interactions: int) -> None:
     ):
         if value < 1:
             raise DataError(f"synthetic: {name}={value} must be at least 1")
+    if min_per_user < 2:
+        raise DataError(
+            f"synthetic: min_per_user={min_per_user} is too few: leave-one-out needs 2 "
+            "interactions per user (one to train on, one to test); use min_per_user >= 2"
+        )
     most = num_items // 2
-    if most < MIN_PER_USER:
+    if most < min_per_user:
         raise DataError(
             f"synthetic: items={num_items} is too few: each user has at least "
-            f"{MIN_PER_USER} items and at most half of them; use items >= {2 * MIN_PER_USER}"
+            f"{min_per_user} items and at most half of them; use items >= {2 * min_per_user}"
         )
-    low, high = num_users * MIN_PER_USER, num_users * most
+    low, high = num_users * min_per_user, num_users * most
     if not low <= num_interactions <= high:
         raise DataError(
             f"synthetic: interactions={num_interactions:,} does not fit users={num_users:,} "
-            f"x {MIN_PER_USER} to {most:,} items each; use interactions between "
+            f"x {min_per_user} to {most:,} items each; use interactions between "
             f"{low:,} and {high:,}"
         )
 
 
 def user_counts(
-    num_users: int, num_items: int, num_interactions: int, rng: np.random.Generator
+    num_users: int,
+    num_items: int,
+    num_interactions: int,
+    rng: np.random.Generator,
+    min_per_user: int = MIN_PER_USER,
 ) -> np.ndarray:
     """Interactions per user, int64 shape (num_users,): each in
-    [MIN_PER_USER, num_items // 2], adding up to `num_interactions` exactly."""
+    [min_per_user, num_items // 2] (default MIN_PER_USER, 20), adding up to
+    `num_interactions` exactly."""
     most = num_items // 2
     spread = rng.lognormal(0.0, COUNT_SIGMA, num_users)
     extra = np.zeros(num_users, np.int64)
-    left = num_interactions - num_users * MIN_PER_USER
-    room = most - MIN_PER_USER
+    left = num_interactions - num_users * min_per_user
+    room = most - min_per_user
     while left > 0:  # share out what is left in proportion to `spread`, within `room`
         open_ = extra < room
         share = spread * open_
@@ -90,7 +108,7 @@ def user_counts(
             add[order] = 1
         extra += add
         left -= int(add.sum())
-    return MIN_PER_USER + extra
+    return min_per_user + extra
 
 
 def item_weights(num_items: int) -> np.ndarray:
@@ -104,6 +122,7 @@ def interaction_log(
     num_items: int = ML_20M["items"],
     num_interactions: int = ML_20M["interactions"],
     seed: int = 0,
+    min_per_user: int = MIN_PER_USER,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A seeded ML-20M-like log (see the module's docstring).
 
@@ -114,14 +133,17 @@ def interaction_log(
         num_interactions: rows, all distinct (user, item) pairs (default:
             ML-20M's 20,000,263).
         seed: the same seed gives the same log.
+        min_per_user: the fewest interactions of a user, at least 2 (default
+            MIN_PER_USER, 20, as in ML-20M). The same seed and sizes give the
+            same log at 20 as before this option existed.
 
     Returns:
         (users, items, timestamps): int32, int32 and int64 (seconds), each of
         shape (num_interactions,), sorted by user, then item.
     """
-    check_sizes(num_users, num_items, num_interactions)
+    check_sizes(num_users, num_items, num_interactions, min_per_user)
     rng = random_stream(seed, "synthetic")
-    counts = user_counts(num_users, num_items, num_interactions, rng)
+    counts = user_counts(num_users, num_items, num_interactions, rng, min_per_user)
     weights = item_weights(num_items)
     dense = counts > num_items // _DENSE_FRACTION
     keys = np.concatenate(

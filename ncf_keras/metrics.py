@@ -19,9 +19,11 @@ import keras
 import numpy as np
 
 from ncf_keras.dataset import Dataset
-from ncf_keras.errors import DataError
+from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.sampling import random_stream
 
 SCORE_BATCH = 1 << 16  # rows per forward pass when scoring
+SCORE_ROWS = 1 << 21  # (user, item) pairs per call of the model: bounds the temporaries
 
 
 def hit_rate(ranks: np.ndarray, k: int = 10) -> float:
@@ -70,44 +72,61 @@ def score(model: keras.Model, users: np.ndarray, items: np.ndarray) -> np.ndarra
     return scores
 
 
-def sampled_ranks(model: keras.Model, dataset: Dataset) -> np.ndarray:
-    """Rank of each user's test item among its test negatives, shape (num_users,)."""
-    items = np.concatenate([dataset.test_items[:, None], dataset.test_negatives], axis=1)
-    users = np.repeat(np.arange(dataset.num_users), items.shape[1])
-    scores = score(model, users, items.ravel()).reshape(items.shape)
-    valid = dataset.test_negatives != dataset.test_items[:, None]
-    return rank_among(scores[:, 0], scores[:, 1:], valid)
+def sampled_ranks(
+    model: keras.Model, dataset: Dataset, rows_per_pass: int = SCORE_ROWS
+) -> np.ndarray:
+    """Rank of each user's test item among its test negatives, shape (num_users,).
+
+    Scores users in chunks of about `rows_per_pass` (user, item) pairs (default
+    SCORE_ROWS), so memory stays bounded whatever the number of users; the
+    ranks are those of one pass.
+    """
+    negatives = dataset.test_negatives.shape[1]
+    chunk = max(1, rows_per_pass // (1 + negatives))
+    ranks = np.empty(dataset.num_users, np.int64)
+    for start in range(0, dataset.num_users, chunk):
+        rows = slice(start, start + chunk)
+        test = dataset.test_items[rows].astype(np.int32)[:, None]
+        items = np.concatenate([test, dataset.test_negatives[rows].astype(np.int32)], axis=1)
+        users = np.repeat(np.arange(start, start + len(items), dtype=np.int32), 1 + negatives)
+        scores = score(model, users, items.ravel()).reshape(items.shape)
+        ranks[rows] = rank_among(scores[:, 0], scores[:, 1:], items[:, 1:] != test)
+    return ranks
 
 
 def full_ranks(
     model: keras.Model,
     dataset: Dataset,
-    rows_per_pass: int = 1 << 21,
+    rows_per_pass: int = SCORE_ROWS,
     users: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rank of each user's test item among all items outside its training history.
 
-    Scores users in chunks of about `rows_per_pass` (user, item) pairs, so
-    memory stays bounded whatever the catalogue size.
+    Scores users in chunks of about `rows_per_pass` (user, item) pairs (at
+    least one user: num_items pairs), so memory stays bounded whatever the
+    catalogue size; the ranks are those of one pass.
 
     Args:
         model: scores (user, item) pairs.
         dataset: its test items are ranked.
-        rows_per_pass: (user, item) pairs scored per call of the model.
-        users: int, shape (n,): the users to rank (default: every user).
+        rows_per_pass: (user, item) pairs scored per call of the model
+            (default SCORE_ROWS).
+        users: int, shape (n,): the users to rank (default: every user; see
+            `sample_users` for a sample).
 
     Returns: int64, shape (n,), in the order of `users`.
     """
     users = np.arange(dataset.num_users) if users is None else np.asarray(users, np.int64)
     n_items = dataset.num_items
     chunk = max(1, rows_per_pass // n_items)
+    offsets = dataset.user_offsets
     ranks = np.empty(len(users), np.int64)
     for start in range(0, len(users), chunk):
         block = users[start : start + chunk]
         scores = score(model, np.repeat(block, n_items), np.tile(np.arange(n_items), len(block)))
         scores = scores.reshape(len(block), n_items)
         # Every training item of the block's users, as (row in block, item): ruled out.
-        first, counts = dataset.user_offsets[block], np.diff(dataset.user_offsets)[block]
+        first, counts = offsets[block], offsets[block + 1] - offsets[block]
         within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         seen = dataset.train_items[np.repeat(first, counts) + within]
         scores[np.repeat(np.arange(len(block)), counts), seen] = -np.inf
@@ -116,9 +135,47 @@ def full_ranks(
     return ranks
 
 
+def sample_users(dataset: Dataset, size: int | None, seed: int = 0) -> np.ndarray | None:
+    """A seeded uniform sample of `size` distinct users, sorted; None (every user)
+    when `size` is None or at least the number of users.
+
+    Args:
+        dataset: its users are sampled.
+        size: users in the sample (None: all).
+        seed: the same seed gives the same sample (`random_stream(seed, "users")`).
+
+    Returns: int64, shape (size,), or None.
+    """
+    if size is None or size >= dataset.num_users:
+        return None
+    if size < 1:
+        raise ArgumentError("sample_users", f"must be >= 1, got {size}")
+    rng = random_stream(seed, "users")
+    return np.sort(rng.choice(dataset.num_users, size, replace=False))
+
+
 def evaluate(
-    model: keras.Model, dataset: Dataset, k: int = 10, full_ranking: bool = False
+    model: keras.Model,
+    dataset: Dataset,
+    k: int = 10,
+    full_ranking: bool = False,
+    users: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """HR@k and NDCG@k over all users: {"hr@10": ..., "ndcg@10": ...} for k = 10."""
-    ranks = full_ranks(model, dataset) if full_ranking else sampled_ranks(model, dataset)
+    """HR@k and NDCG@k: {"hr@10": ..., "ndcg@10": ...} for k = 10.
+
+    Args:
+        model: scores (user, item) pairs.
+        dataset: its test items are ranked.
+        k: the cut-off (default 10).
+        full_ranking: rank among every item outside the user's training
+            history instead of its test negatives (default False).
+        users: int, shape (n,): average over these users only (default: every
+            user); `sample_users` draws a seeded sample, which makes full
+            ranking practical on large catalogues (it scores n x num_items pairs).
+    """
+    if full_ranking:
+        ranks = full_ranks(model, dataset, users=users)
+    else:
+        ranks = sampled_ranks(model, dataset)
+        ranks = ranks if users is None else ranks[np.asarray(users, np.int64)]
     return {f"hr@{k}": hit_rate(ranks, k), f"ndcg@{k}": ndcg(ranks, k)}

@@ -15,8 +15,9 @@ import numpy.typing as npt
 
 from ncf_keras.errors import ArgumentError, DataError
 
-STREAMS = {"split": 1, "validation": 2, "synthetic": 3}
+STREAMS = {"split": 1, "validation": 2, "synthetic": 3, "users": 4}
 CHUNK = 1 << 21  # rows per vectorised step of a large draw: bounds the temporaries
+FEW_SEEN = 8  # users with at most this many seen items skip the binary search
 
 
 def item_dtype(num_items: int) -> np.dtype:
@@ -33,8 +34,8 @@ def random_stream(seed: int, purpose: str, epoch: int = 0) -> np.random.Generato
 
     `purpose` "epoch" gives that epoch's training negatives, keyed [seed, epoch].
     "split" (a leave-one-out split's test negatives), "validation" (the
-    validation hold-out) and "synthetic" (the synthetic data) are keyed
-    [seed, 0, 1], [seed, 0, 2] and [seed, 0, 3]. NumPy pads seed words with
+    validation hold-out), "synthetic" (the synthetic data) and "users" (a sample
+    of users to evaluate on) are keyed [seed, 0, 1] to [seed, 0, 4]. NumPy pads seed words with
     zeros, so [seed, e] is [seed, e, 0] and `default_rng(seed)` is epoch 0's
     generator: the non-zero third word keeps these apart from every epoch.
     """
@@ -115,6 +116,30 @@ class UnseenItems:
             )
         ranks = (rng.random(len(users)) * available).astype(np.int64)  # uniform in [0, available)
         queries = users * self.num_items + ranks
+        return ranks + self._seen_up_to(users, queries, self.num_items - available)
+
+    def _seen_up_to(self, users: np.ndarray, queries: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """For each query `user * num_items + r`, how many of the user's seen items
+        have at most r unseen items below them; `seen` counts each user's seen items.
+
+        Users with up to `FEW_SEEN` seen items compare with each in turn (a few
+        passes over the queries); the others take one `searchsorted` over every
+        user's keys, which costs some 20 random reads a query. Int64, shape (n,).
+        """
+        counted = np.empty(len(queries), np.int64)
+        few = seen <= FEW_SEEN
+        if few.any():
+            some = np.flatnonzero(few) if not few.all() else slice(None)
+            first, width, target = self.offsets[users[some]], seen[some], queries[some]
+            found = np.zeros(len(target), np.int64)
+            for j in range(int(width.max())):
+                at = np.minimum(first + j, len(self._keys) - 1)
+                found += (width > j) & (self._keys[at] <= target)
+            counted[some] = found
+            if few.all():
+                return counted
+        many = np.flatnonzero(~few)
+        users, queries = users[many], queries[many]
         if len(users) > 1 and (users[1:] < users[:-1]).any():
             # Queries grouped by user make searchsorted some 15 times faster on large
             # data (it stays within one user's keys); callers mostly pass them grouped.
@@ -123,13 +148,24 @@ class UnseenItems:
             seen_below[rank] = np.searchsorted(self._keys, queries[rank], side="right")
         else:
             seen_below = np.searchsorted(self._keys, queries, side="right")
-        return ranks + seen_below - self.offsets[users]
+        counted[many] = seen_below - self.offsets[users]
+        return counted
 
-    def sample_distinct(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        """`n` distinct unseen items for each entry of `users`: shape (len(users), n), int32.
+    def sample_distinct(
+        self,
+        users: np.ndarray,
+        n: int,
+        rng: np.random.Generator,
+        dtype: npt.DTypeLike = np.int32,
+    ) -> np.ndarray:
+        """`n` distinct unseen items for each entry of `users`: shape (len(users), n).
 
         Each row is a uniform random n-subset of that user's unseen items, in
-        random order. Raises DataError if a user has fewer than `n` unseen items.
+        random order, of `dtype` (default int32; `item_dtype(num_items)` halves
+        it up to 65,536 items). Raises DataError if a user has fewer than `n`
+        unseen items. Works through the rows in chunks of about `CHUNK` items:
+        besides the result, memory stays bounded whatever the number of users,
+        and the draws are those of one piece.
         """
         users = np.asarray(users, np.int64)
         short = self.num_unseen[users] < n
@@ -139,12 +175,26 @@ class UnseenItems:
                 f"user {user} has only {self.num_unseen[user]} unseen items; "
                 f"cannot draw {n} distinct negatives"
             )
-        drawn = self.sample(np.repeat(users, n), rng).reshape(len(users), n)
-        ranked = np.sort(drawn, axis=1)
-        active = np.flatnonzero((ranked[:, 1:] == ranked[:, :-1]).any(axis=1))
-        # Redraw repeats until every row is distinct; symmetric, so still uniform. Only
-        # rows that had a repeat are looked at again: the draws are those of redrawing
-        # repeats over the whole matrix, in row-major order, at a fraction of the cost.
+        drawn = np.empty((len(users), n), dtype)
+        step = max(1, CHUNK // max(n, 1))
+        repeats = []
+        for start in range(0, len(users), step):
+            rows = drawn[start : start + step]
+            rows.reshape(-1)[:] = self._sample_chunk(np.repeat(users[start : start + step], n), rng)
+            ranked = np.sort(rows.astype(np.int32, copy=False), axis=1)  # int32 sorts fastest
+            repeats.append(start + np.flatnonzero((ranked[:, 1:] == ranked[:, :-1]).any(axis=1)))
+        self._redraw_repeats(drawn, users, np.concatenate([np.zeros(0, np.int64), *repeats]), rng)
+        return drawn
+
+    def _redraw_repeats(
+        self, drawn: np.ndarray, users: np.ndarray, active: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """Redraw repeats in the `active` rows of `drawn` until every row is distinct.
+
+        Symmetric, so still uniform. Only rows that had a repeat are looked at
+        again: the draws are those of redrawing repeats over the whole matrix,
+        in row-major order, at a fraction of the cost.
+        """
         while len(active):
             rows = drawn[active]
             order = np.argsort(rows, axis=1, kind="stable")
@@ -155,9 +205,8 @@ class UnseenItems:
             active, rows, repeat = active[has_repeat], rows[has_repeat], repeat[has_repeat]
             if len(active):
                 owners = np.broadcast_to(users[active][:, None], rows.shape)
-                rows[repeat] = self.sample(owners[repeat], rng)
+                rows[repeat] = self.sample(owners[repeat], rng, drawn.dtype)
                 drawn[active] = rows
-        return drawn
 
 
 def training_instances(

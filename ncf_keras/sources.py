@@ -27,7 +27,7 @@ from ncf_keras import generator
 from ncf_keras.dataset import TEST_NEGATIVES, Dataset, leave_one_out
 from ncf_keras.errors import ArgumentError, DataError
 from ncf_keras.own_file import read_interactions
-from ncf_keras.sampling import random_stream
+from ncf_keras.sampling import item_dtype, random_stream
 from ncf_keras.settings import check_at_least, check_memory
 
 
@@ -56,7 +56,7 @@ def data_dir_origin(data_dir: str | os.PathLike | None = None) -> str:
 
 
 NAMED_DATASETS = ("ml-1m", "ml-1m-ncf", "ml-20m", "ml-25m", "ml-32m", "synthetic")
-SYNTHETIC_KEYS = ("users", "items", "interactions", "seed")
+SYNTHETIC_KEYS = ("users", "items", "interactions", "min_per_user", "seed")
 
 
 def load_dataset(
@@ -106,15 +106,18 @@ def load_dataset(
 
 
 def synthetic_sizes(spec: str) -> dict[str, int]:
-    """The sizes a "synthetic:..." name asks for: {"users", "items", "interactions", "seed"}.
+    """The sizes a "synthetic:..." name asks for:
+    {"users", "items", "interactions", "min_per_user", "seed"}.
 
     "synthetic:ml-20m" is ML-20M's sizes; "synthetic:users=U,items=I,
-    interactions=N,seed=S" sets any of them (whole numbers, "_" allowed between
-    digits), the rest being ML-20M's; "seed" is None unless given. One-line
-    DataError for an unknown key or a bad value.
+    interactions=N,min_per_user=K,seed=S" sets any of them (whole numbers, "_"
+    allowed between digits), the rest being ML-20M's; "min_per_user" is the
+    fewest interactions of a user (default 20, as in ML-20M; 2 makes a
+    long-tailed log); "seed" is None unless given. One-line DataError for an
+    unknown key or a bad value.
     """
     body = spec.removeprefix("synthetic:")
-    sizes: dict = {**generator.ML_20M, "seed": None}
+    sizes: dict = {**generator.ML_20M, "min_per_user": generator.MIN_PER_USER, "seed": None}
     if body == "ml-20m":
         return sizes
     accepted = f"accepted keys: {', '.join(SYNTHETIC_KEYS)} (or synthetic:ml-20m)"
@@ -141,31 +144,36 @@ def synthetic_log(spec: str, seed: int = 0, test_negatives: int = TEST_NEGATIVES
 
     Args:
         spec: "synthetic:ml-20m" (138,493 users, 26,744 items, 20,000,263
-            interactions) or "synthetic:users=U,items=I,interactions=N,seed=S",
-            every key optional (see `synthetic_sizes`).
+            interactions) or "synthetic:users=U,items=I,interactions=N,
+            min_per_user=K,seed=S", every key optional (see `synthetic_sizes`).
         seed: draws the test negatives; also the log's seed unless `spec` sets one.
         test_negatives: items each held-out item is ranked against (default 99).
 
     Refuses, before drawing anything, sizes that cannot be drawn, items too few
     for `test_negatives`, and a log that would not fit in the available memory
-    (ArgumentError naming `dataset`, about `generator.BYTES_PER_INTERACTION`
-    bytes per interaction).
+    (ArgumentError naming `dataset`: `generator.BYTES_PER_INTERACTION` bytes per
+    interaction, `generator.BYTES_PER_USER` per user, and the test negatives).
     """
     sizes = synthetic_sizes(spec)
     users, items, interactions = sizes["users"], sizes["items"], sizes["interactions"]
-    generator.check_sizes(users, items, interactions)
+    generator.check_sizes(users, items, interactions, sizes["min_per_user"])
     if items // 2 + test_negatives > items:  # a user may hold half the items
         raise DataError(
             f"dataset {spec!r}: items={items:,} is too few for {test_negatives} test negatives "
             f"(a user may have half the items); use items >= {2 * test_negatives}"
         )
+    per_user = generator.BYTES_PER_USER + test_negatives * item_dtype(items).itemsize
     check_memory(
         "dataset",
-        interactions * generator.BYTES_PER_INTERACTION,
-        f"{spec}'s {interactions:,} interactions",
+        interactions * generator.BYTES_PER_INTERACTION + users * per_user,
+        f"{spec}'s {interactions:,} interactions of {users:,} users",
     )
     log = generator.interaction_log(
-        users, items, interactions, seed if sizes["seed"] is None else sizes["seed"]
+        users,
+        items,
+        interactions,
+        seed if sizes["seed"] is None else sizes["seed"],
+        sizes["min_per_user"],
     )
     return leave_one_out(spec, *log, seed, test_negatives=test_negatives)
 

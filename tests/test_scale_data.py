@@ -210,12 +210,14 @@ def test_synthetic_ml_20m_means_ml_20m_sizes():
         "users": 138_493,
         "items": 26_744,
         "interactions": 20_000_263,
+        "min_per_user": 20,
         "seed": None,
     }
     assert synthetic_sizes("synthetic:users=5,seed=3") == {
         "users": 5,
         "items": 26_744,
         "interactions": 20_000_263,
+        "min_per_user": 20,
         "seed": 3,
     }
 
@@ -235,7 +237,10 @@ def test_synthetic_spec_loads_a_split_log():
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        ("synthetic:user=10", "unknown key 'user'; accepted keys: users, items, interactions"),
+        (
+            "synthetic:user=10",
+            "unknown key 'user'; accepted keys: users, items, interactions, min_per_user, seed",
+        ),
         ("synthetic:ml-25m", "unknown key 'ml-25m'"),
         ("synthetic:users=ten", "users='ten' is not a whole number"),
         ("synthetic:items", "'items' has no value"),
