@@ -92,9 +92,10 @@ def train_run(
         batch_size, optimizer, learning_rate: default (None): chosen from the
             data's size by `settings.training_defaults`, as the CLI does: batch
             1,024 and "adam" at 0.003 up to `LARGE_TABLES` users + items (ML-1M),
-            batch 16,384 and "lazy-adam" (JAX, TensorFlow) or "adam" at 0.003
-            above; "sgd" at 0.001, batch 1,024, when `pretrained` is given. The
-            config records the values used, and under "auto" which were chosen.
+            batch 16,384 at 0.003 above, with "lazy-adam" above `LAZY_ADAM_TABLES`
+            (JAX, TensorFlow); "sgd" at 0.001, batch 1,024, when `pretrained` is
+            given. The config records the values used, and under "auto" which
+            were chosen.
         source: how `sources.load_dataset` finds the dataset again, recorded
             for `evaluate` and `recommend` (default: `dataset.name`).
         timings: add sample_seconds, train_seconds and eval_seconds per epoch.

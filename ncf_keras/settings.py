@@ -37,9 +37,9 @@ RECIPES = {"large-batch": {"batch_size": 16_384, "learning_rate": 0.003}}
 # spends most of a step on the tables, and the large-batch recipe is chosen.
 # ML-1M has 9,746 rows, ML-10M 80,555, ML-20M 165,237.
 LARGE_TABLES = 20_000
-# ... and above these, Adam's whole-table step costs more than lazy Adam's even
-# at batch 16,384, and lazy Adam is chosen (the backends it runs on).
-LAZY_ADAM_TABLES = {"tensorflow": 200_000, "jax": 400_000}
+# ... and above this many, where Adam's whole-table step costs more than lazy
+# Adam's even at batch 16,384, lazy Adam (on the backends it runs on).
+LAZY_ADAM_TABLES = 400_000
 # An epoch of fewer training rows (100 steps of the large batch) keeps batch 1,024.
 LARGE_BATCH_ROWS = 100 * RECIPES["large-batch"]["batch_size"]
 
@@ -142,7 +142,7 @@ def training_defaults(
     tables, the more a step costs whatever its batch. Up to `LARGE_TABLES`
     embedding rows (ML-1M) this keeps batch 1,024 and Adam at 0.003; above, it
     takes the large-batch recipe (batch 16,384, lr 0.003), unless an epoch has
-    fewer than `LARGE_BATCH_ROWS` rows; above `LAZY_ADAM_TABLES[backend]` rows,
+    fewer than `LARGE_BATCH_ROWS` rows; above `LAZY_ADAM_TABLES` rows,
     lazy Adam, where it runs (JAX or TensorFlow, negatives drawn on the host).
     Fine-tuning pre-trained NeuMF keeps the paper's SGD at 0.001, batch 1,024.
 
@@ -162,7 +162,7 @@ def training_defaults(
     given = {"batch_size": batch_size, "learning_rate": learning_rate, "optimizer": optimizer}
     tables = users + items
     large = tables > LARGE_TABLES and positives * (1 + negatives) >= LARGE_BATCH_ROWS
-    lazy = tables > LAZY_ADAM_TABLES.get(backend, math.inf) and sample_on == "host"
+    lazy = tables > LAZY_ADAM_TABLES and backend in LAZY_ADAM_BACKENDS and sample_on == "host"
     chosen = {
         "batch_size": RECIPES["large-batch"]["batch_size"] if large else BATCH_SIZE,
         "learning_rate": RECIPES["large-batch"]["learning_rate"] if large else LEARNING_RATE,
