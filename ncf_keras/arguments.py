@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="training rows per step (default: the --recipe's, else chosen from the data's "
-        "size: 1024 up to ML-1M-sized tables, 16384 above; see docs/cli.md)",
+        f"size: 1024 up to {settings.LARGE_TABLES:,} users + items, 16384 above; see docs/cli.md)",
     )
     t.add_argument(
         "--lr",
@@ -126,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer",
         default=None,
         choices=settings.OPTIMIZER_NAMES,
-        help="(default: adam up to ML-1M-sized tables, lazy-adam above (adam on torch or with "
-        "--sample-on device); sgd when fine-tuning pre-trained NeuMF, as in the paper)",
+        help=f"(default: adam, or lazy-adam above {settings.LAZY_ADAM_TABLES:,} users + items on "
+        "jax and tensorflow with --sample-on host; sgd when fine-tuning pre-trained NeuMF, "
+        "as in the paper)",
     )
     t.add_argument(
         "--l2",
