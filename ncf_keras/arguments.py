@@ -116,13 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=None,
-        help="training rows per step (default: 1024, or the --recipe's)",
+        help="training rows per step (default: the --recipe's, else chosen from the data's "
+        f"size: 1024 up to {settings.LARGE_TABLES:,} users + items, 16384 above; see docs/cli.md)",
     )
     t.add_argument(
         "--lr",
         type=float,
         default=None,
-        help="learning rate (default: 0.003, or the --recipe's; 0.001 when fine-tuning "
+        help="learning rate (default: the --recipe's, else 0.003; 0.001 when fine-tuning "
         "pre-trained NeuMF)",
     )
     large = settings.RECIPES["large-batch"]
@@ -137,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer",
         default=None,
         choices=settings.OPTIMIZER_NAMES,
-        help="(default: adam; sgd when fine-tuning pre-trained NeuMF, as in the paper)",
+        help=f"(default: adam, or lazy-adam above {settings.LAZY_ADAM_TABLES:,} users + items on "
+        "jax and tensorflow with --sample-on host; sgd when fine-tuning pre-trained NeuMF, "
+        "as in the paper)",
     )
     t.add_argument(
         "--l2",

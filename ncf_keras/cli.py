@@ -129,12 +129,13 @@ def check_train_args(args: argparse.Namespace) -> bool:
     if args.alpha is not None and not pretrained:
         raise DataError("--alpha weights pre-trained models: it needs --pretrain-gmf and -mlp")
     recipe = settings.RECIPES.get(args.recipe, {})
-    if args.batch_size is None:
-        args.batch_size = recipe.get("batch_size", settings.BATCH_SIZE)
+    if args.batch_size is None:  # None left: chosen from the data's size (`default_choice`)
+        args.batch_size = recipe.get("batch_size")
     if args.lr is None:
         args.lr = recipe.get("learning_rate")
     for name in ("epochs", "factors", "batch_size", "negatives"):
-        settings.check_at_least(name, getattr(args, name), 1)
+        if getattr(args, name) is not None:
+            settings.check_at_least(name, getattr(args, name), 1)
     settings.check_at_least("seed", args.seed, 0)
     if args.out.exists() and not args.out.is_dir():
         raise DataError(f"--out {args.out}: is a file, not a run folder")
@@ -176,8 +177,10 @@ def cmd_train(args: argparse.Namespace) -> None:
             load_run_model(args.pretrain_mlp, dataset, model="mlp"),
         )
     done = resumable_epochs(args.out) if args.resume else 0
+    choice = default_choice(args, dataset, pretrained)
     print(
-        f"{dataset}\ntraining {args.model}{' (pre-trained)' if pretrained else ''} "
+        f"{dataset}\n" + (f"{choice}\n" if choice else "") + f"training {args.model}"
+        f"{' (pre-trained)' if pretrained else ''} "
         f"for {args.epochs} epoch{'s' if args.epochs != 1 else ''}"
         + (f", resuming after epoch {done}" if done else ""),
         flush=True,
@@ -219,6 +222,41 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(
         f"best HR@10 {best['hr@10']:.4f}, NDCG@10 {best['ndcg@10']:.4f} "
         f"at epoch {best['epoch']}; run saved in {args.out}"
+    )
+
+
+def default_choice(args: argparse.Namespace, dataset, pretrained: bool) -> str:
+    """The line that says which training settings were chosen for the data's size, or "".
+
+    `train_run` makes the same choice (`settings.training_defaults`) for the
+    settings still None here: --batch-size, --lr and --optimizer, unless given
+    or set by --recipe.
+    """
+    from ncf_keras.backend import selected_backend
+
+    chosen, auto = settings.training_defaults(
+        dataset.num_users,
+        dataset.num_items,
+        len(dataset.train_users),
+        selected_backend(),
+        negatives=args.negatives,
+        sample_on=args.sample_on,
+        fine_tuning=pretrained,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        optimizer=args.optimizer,
+    )
+    if not auto:
+        return ""
+    shown = {
+        "batch_size": f"batch {chosen['batch_size']:,}",
+        "learning_rate": f"lr {chosen['learning_rate']:g}",
+        "optimizer": str(chosen["optimizer"]),
+    }
+    return (
+        f"defaults for {dataset.num_users:,} users x {dataset.num_items:,} items: "
+        f"{', '.join(shown[name] for name in auto)} "
+        f"({'/'.join(flag(name) for name in auto)} override)"
     )
 
 

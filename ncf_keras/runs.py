@@ -43,13 +43,11 @@ from ncf_keras.plots import plot_runs
 from ncf_keras.pretraining import load_pretrained
 from ncf_keras.settings import (
     ALPHA,
-    BATCH_SIZE,
     EPOCHS,
     FACTORS,
-    FINE_TUNE_LEARNING_RATE,
     LAYERS,
-    LEARNING_RATE,
     NEGATIVES,
+    training_defaults,
 )
 from ncf_keras.training import backup_of, compile_model, summarize, train
 
@@ -66,7 +64,7 @@ def train_run(
     layers: Sequence[int] = LAYERS,
     l2: float = 0.0,
     epochs: int = EPOCHS,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     negatives: int = NEGATIVES,
     optimizer: str | None = None,
     learning_rate: float | None = None,
@@ -95,9 +93,14 @@ def train_run(
             weight `alpha` (default 0.5); such a model is fine-tuned with SGD at
             0.001 by default, as in the paper.
         factors, layers, l2: passed to `build_model` (defaults 8, [64, 32, 16, 8], 0).
-        epochs, batch_size, negatives, seed: as in `training.train`.
-        optimizer, learning_rate: default "adam" at 0.003, or "sgd" at 0.001
-            when `pretrained` is given.
+        epochs, negatives, seed: as in `training.train`.
+        batch_size, optimizer, learning_rate: default (None): chosen from the
+            data's size by `settings.training_defaults`, as the CLI does: batch
+            1,024 and "adam" at 0.003 up to `LARGE_TABLES` users + items (ML-1M),
+            batch 16,384 at 0.003 above, with "lazy-adam" above `LAZY_ADAM_TABLES`
+            (JAX, TensorFlow); "sgd" at 0.001, batch 1,024, when `pretrained` is
+            given. The config records the values used, and under "auto" which
+            were chosen.
         source: how `sources.load_dataset` finds the dataset again, recorded
             for `evaluate` and `recommend` (default: `dataset.name`).
         timings: add sample_seconds, train_seconds and eval_seconds per epoch.
@@ -132,13 +135,24 @@ def train_run(
             return given
         return build_model(name, dataset.num_users, dataset.num_items, factors, layers, l2)
 
+    chosen, auto = training_defaults(
+        dataset.num_users,
+        dataset.num_items,
+        len(dataset.train_users),
+        keras.backend.backend(),
+        negatives=negatives,
+        sample_on=sample_on,
+        fine_tuning=pretrained is not None,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+    )
+    batch_size, optimizer = chosen["batch_size"], chosen["optimizer"]
+    learning_rate = chosen["learning_rate"]
     distribution = distribute
     if isinstance(distribute, str):
         distribution = distribution_lib.make_distribution(distribute, build)
         distribution_lib.check_batch_size(batch_size, distribution)
-    optimizer = optimizer or ("sgd" if pretrained else "adam")
-    if learning_rate is None:
-        learning_rate = FINE_TUNE_LEARNING_RATE if pretrained else LEARNING_RATE
     with distribution_lib.scope(distribution):  # Keras places variables where they are made
         if model is None:
             keras.utils.set_random_seed(seed)
@@ -158,6 +172,7 @@ def train_run(
         "batch_size": batch_size,
         "optimizer": optimizer,
         "lr": learning_rate,
+        "auto": [{"learning_rate": "lr"}.get(name, name) for name in auto],  # older runs lack it
         "l2": l2,
         "seed": seed,
         "pretrained": pretrained is not None,
