@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -207,9 +208,12 @@ def train_run(
             distribute=distribution,
             prefetch=prefetch,
             sample_on=sample_on,
+            keep_backup=True,  # until the run is written: a full disk then can still resume
         )
+        metrics = write_run(partial, name, source, config, history, dataset, start)
+        shutil.rmtree(backup_of(partial).folder)
         (partial / "start.json").unlink()
-        return write_run(partial, name, source, config, history, dataset, start)
+        return metrics
 
 
 def resumable_epochs(out_dir: str | Path) -> int:

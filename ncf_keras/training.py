@@ -131,6 +131,7 @@ def train(
     distribute: str | keras.distribution.Distribution | None = None,
     prefetch: bool = True,
     sample_on: str = "host",
+    keep_backup: bool = False,
 ) -> list[dict[str, float]]:
     """Fit a compiled model, evaluating HR@k and NDCG@k on the test items after every epoch.
 
@@ -171,6 +172,10 @@ def train(
             (`ncf_keras.step_sampling`): each batch then holds batch_size //
             (1 + negatives) positives (rounded down to a multiple of the
             devices), each with its own negatives. Not yet with lazy Adam.
+        keep_backup: leave `backup/` in `out_dir` when the fit ends (default
+            False: removed). `train_run` removes it itself once the rest of its
+            run folder is written, so a failure in between (a full disk) can
+            still be resumed.
 
     Returns:
         One dict per epoch: "epoch" (1-based), "loss", "hr@k", "ndcg@k", then
@@ -283,7 +288,7 @@ def train(
             done += epoch_history(history)
     finally:
         samples.close()  # no background draw outlives the fit
-    if backup is not None:
+    if backup is not None and not keep_backup:
         shutil.rmtree(backup.folder, ignore_errors=True)
     return done
 

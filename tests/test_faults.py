@@ -436,3 +436,33 @@ def test_a_broken_symlinked_member_is_refused_and_kept(ml1m_folder, tmp_path):
     with pytest.raises(DataError, match=r"ratings\.dat: a broken symbolic link"):
         grouplens.movielens_1m(ml1m_folder)
     assert link.is_symlink() and not target.parent.exists()
+
+
+def test_a_full_disk_after_the_last_epoch_leaves_a_run_that_resumes(tmp_path, monkeypatch):
+    """The disk fills as the finished run's plot is written: the run is kept, backup and
+    all, and `--resume` writes it without training again."""
+    import errno
+
+    from ncf_keras import runs
+    from ncf_keras.errors import WriteError
+
+    run = tmp_path / "run"
+    real = runs.plot_runs
+
+    def full_disk(metrics, path):
+        raise WriteError(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+    monkeypatch.setattr(runs, "plot_runs", full_disk)
+    assert main(train_args("gmf", run)) == 2
+    assert not run.exists()
+    assert (partial_path(run) / "backup" / "state.json").is_file()
+    monkeypatch.setattr(runs, "plot_runs", real)
+    assert main(train_args("gmf", run, "--resume")) == 0
+    assert [row["epoch"] for row in read_metrics(run)["history"]] == [1, 2]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "history.csv",
+        "hit_rate.png",
+        "metrics.json",
+        "model.keras",
+        "ncf-keras-run.json",
+    ]
