@@ -198,6 +198,19 @@ def read_table(
         raise corrupt(
             label, packing(source) if isinstance(source, (str, Path)) else None, e
         ) from None
+    return _checked(df, label, fields, header, numeric, keep)
+
+
+def _checked(
+    df: pd.DataFrame,
+    label: str,
+    fields: int,
+    header: bool,
+    numeric: tuple[int, ...],
+    keep: tuple[int, ...] | None,
+) -> pd.DataFrame:
+    """`read_table`'s rows, checked: `fields` columns, no empty field, numbers where
+    `numeric` says; blank lines at the end dropped; only the `keep` columns."""
     if df.shape[1] != fields:
         raise DataError(
             f"{label}: line {1 + int(header)}: expected {fields} fields, saw {df.shape[1]}"
