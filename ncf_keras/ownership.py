@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from ncf_keras import __version__
@@ -32,20 +33,23 @@ PARTIAL, COMPLETE = "partial", "complete"
 _SHOWN = 3  # foreign files named in a message
 
 
-def write_marker(folder: Path, state: str) -> None:
-    """Write `folder`'s marker atomically; a complete one lists every file beside it.
+def write_marker(folder: Path, state: str, names: Sequence[str] | None = None) -> None:
+    """Write `folder`'s marker atomically; a complete one lists the tool's files in it.
 
     Args:
-        folder: a folder the tool made.
+        folder: a folder the tool made, or filled with a run's files.
         state: PARTIAL (still being written) or COMPLETE (finished: its files
             are listed with their sizes and SHA-256).
+        names: the files to list, where present (default: every file beside
+            the marker, for a folder the tool made itself).
     """
     marker: dict = {"tool": TOOL, "version": __version__, "state": state}
     if state == COMPLETE:
+        paths = [folder / name for name in names] if names is not None else folder.iterdir()
         marker["files"] = {
             path.name: {"bytes": path.stat().st_size, "sha256": file_digest(path, "sha256")}
-            for path in sorted(folder.iterdir())
-            if path.name != MARKER
+            for path in sorted(paths)
+            if path.name != MARKER and (names is None or path.is_file())
         }
     tmp = folder / f".{MARKER}.tmp"
     tmp.write_text(json.dumps(marker, indent=2) + "\n")

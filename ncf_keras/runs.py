@@ -34,6 +34,7 @@ from pathlib import Path
 import keras
 
 from ncf_keras import distribution as distribution_lib
+from ncf_keras import ownership
 from ncf_keras.atomic import partial_path, writing
 from ncf_keras.dataset import Dataset
 from ncf_keras.download import file_digest
@@ -247,7 +248,7 @@ def write_run(
     dataset: Dataset,
     start: dict[str, float] | None = None,
 ) -> dict:
-    """Complete a run folder that holds `model.keras`: write metrics.json and hit_rate.png.
+    """Complete a run folder that holds `model.keras`: metrics.json, hit_rate.png, the marker.
 
     Args:
         out: the run folder.
@@ -273,7 +274,12 @@ def write_run(
     }
     write_json(out / "metrics.json", metrics)
     plot_runs([metrics], out / "hit_rate.png")
+    # The marker that lets a later `train --overwrite` replace the run (`ncf_keras.ownership`).
+    ownership.write_marker(out, ownership.COMPLETE, RUN_FILES)
     return metrics
+
+
+RUN_FILES = ("metrics.json", "model.keras", "history.csv", "hit_rate.png")  # a run's own files
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -322,3 +322,24 @@ def test_the_command_refuses_before_it_loads_anything(tmp_path, capsys):
     partial_path(tmp_path / "run").mkdir()
     assert main(train_args("gmf", tmp_path / "run", "--dataset", str(tmp_path / "x.csv"))) == 2
     assert "is in the way of the run's partial folder" in error_line(capsys)
+
+
+def test_a_run_folder_completed_by_write_run_is_the_tools_to_replace(tmp_path, small_synthetic):
+    """Notebook 01 fills its run folder itself and completes it with `write_run`: the marker
+    lists the run's files, so a later `train_run(..., overwrite=True)` may replace it."""
+    from ncf_keras.runs import train_run, write_run
+
+    run = tmp_path / "gmf"
+    first = train_run("gmf", small_synthetic, tmp_path / "first", epochs=1, verbose=0)
+    run.mkdir()
+    for name in ("model.keras", "history.csv"):
+        (run / name).write_bytes((tmp_path / "first" / name).read_bytes())
+    (run / "notes.txt").write_text("the user's")
+    write_run(run, "gmf", "synthetic", first["config"], first["history"], small_synthetic)
+    listed = json.loads((run / ownership.MARKER).read_text())["files"]
+    assert sorted(listed) == ["history.csv", "hit_rate.png", "metrics.json", "model.keras"]
+    assert "notes.txt" in ownership.not_ours(run)  # the user's file is not the tool's
+    (run / "notes.txt").unlink()
+    assert ownership.not_ours(run) is None
+    train_run("gmf", small_synthetic, run, epochs=1, verbose=0, factors=4, overwrite=True)
+    assert json.loads((run / "metrics.json").read_text())["config"]["factors"] == 4
