@@ -211,7 +211,9 @@ def train_run(
             sample_on=sample_on,
             keep_backup=True,  # until the run is written: a full disk then can still resume
         )
-        metrics = write_run(partial, name, source, config, history, dataset, start)
+        # The marker comes last, from `writing`, once the backup is gone: a kill before
+        # then leaves a partial run to resume, never a "finished" one holding the backup.
+        metrics = write_run(partial, name, source, config, history, dataset, start, marker=False)
         shutil.rmtree(backup_of(partial).folder)
         (partial / "start.json").unlink()
         return metrics
@@ -247,6 +249,8 @@ def write_run(
     history: list[dict],
     dataset: Dataset,
     start: dict[str, float] | None = None,
+    *,
+    marker: bool = True,
 ) -> dict:
     """Complete a run folder that holds `model.keras`: metrics.json, hit_rate.png, the marker.
 
@@ -259,6 +263,8 @@ def write_run(
         dataset: the data trained on; its fingerprint is recorded.
         start: the model's {"hr@10", "ndcg@10"} before the first epoch, recorded
             as "start" where given (`train_run` gives it for a pre-trained NeuMF).
+        marker: write the `ncf-keras-run.json` marker listing the run's files
+            (default True); `train_run` leaves it to `atomic.writing`.
 
     Returns: the metrics written.
     """
@@ -274,8 +280,8 @@ def write_run(
     }
     write_json(out / "metrics.json", metrics)
     plot_runs([metrics], out / "hit_rate.png")
-    # The marker that lets a later `train --overwrite` replace the run (`ncf_keras.ownership`).
-    ownership.write_marker(out, ownership.COMPLETE, RUN_FILES)
+    if marker:  # what lets a later `train --overwrite` replace the run (`ncf_keras.ownership`)
+        ownership.write_marker(out, ownership.COMPLETE, RUN_FILES)
     return metrics
 
 

@@ -343,3 +343,28 @@ def test_a_run_folder_completed_by_write_run_is_the_tools_to_replace(tmp_path, s
     assert ownership.not_ours(run) is None
     train_run("gmf", small_synthetic, run, epochs=1, verbose=0, factors=4, overwrite=True)
     assert json.loads((run / "metrics.json").read_text())["config"]["factors"] == 4
+
+
+def test_a_kill_after_the_run_is_written_but_before_it_is_sealed_resumes(
+    tmp_path, small_synthetic, monkeypatch
+):
+    """Killed as `train_run` removes its backup: the partial folder is still a partial one
+    (not a finished run holding the backup), and resuming completes it."""
+    from ncf_keras import runs
+
+    rmtree = runs.shutil.rmtree
+
+    def killed(path, *args, **kwargs):
+        if Path(path).name == "backup":
+            raise Killed
+        return rmtree(path, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(runs.shutil, "rmtree", killed)
+        with pytest.raises(Killed):
+            runs.train_run("gmf", small_synthetic, tmp_path / "run", epochs=1, verbose=0)
+    partial = partial_path(tmp_path / "run")
+    assert ownership.marker_state(partial) == ownership.PARTIAL
+    runs.train_run("gmf", small_synthetic, tmp_path / "run", epochs=1, verbose=0, resume=True)
+    assert ownership.not_ours(tmp_path / "run") is None
+    assert beside(tmp_path / "run") == ["run"]
