@@ -32,7 +32,7 @@ from common import Result, peak_rss_mib, timed
 if TYPE_CHECKING:
     import keras
 
-    from ncf_keras.dataset import Dataset
+    from ncf_keras.data.dataset import Dataset
 
 MODELS = ("gmf", "mlp", "neumf")
 SEED = 0
@@ -113,8 +113,8 @@ def measure_reference(
     """
     import keras
 
+    from ncf_keras.data.sources import load_dataset
     from ncf_keras.models import build_model
-    from ncf_keras.sources import load_dataset
 
     dataset = load_dataset(common.DATASET, data_dir)
     set_s, train = timed(

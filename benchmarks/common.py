@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ncf_keras.dataset import Dataset
+    from ncf_keras.data.dataset import Dataset
 
 DATASET = "ml-1m-ncf"  # the NCF paper's own split: its numbers are on it
 BACKENDS = ("tensorflow", "jax")
@@ -58,7 +58,7 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float]
 
 def dataset_summary(dataset: Dataset, data_dir: str | None, negatives: int) -> Result:
     """The dataset's sizes (users, items, positives, training rows per epoch) and its folder."""
-    from ncf_keras.sources import resolve_data_dir
+    from ncf_keras.data.sources import resolve_data_dir
 
     return {
         "name": dataset.name,
@@ -162,7 +162,7 @@ def write_results(path: Path, results: Result) -> None:
     Called once every worker has finished: the package's module may import Keras,
     and the parent process must not hold a backend while it starts workers.
     """
-    from ncf_keras.runs import write_json
+    from ncf_keras.runs.folder import write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, results)

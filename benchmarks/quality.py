@@ -3,7 +3,7 @@
 Every trained row follows one protocol:
 
 * one random training item per user is held out as a **validation** item
-  (`ncf_keras.dataset.validation_split`), ranked against 99 items the user
+  (`ncf_keras.data.dataset.validation_split`), ranked against 99 items the user
   never touched, in training or test; models train on the rest;
 * after each epoch, HR@10 / NDCG@10 are measured on the validation items and on
   the test items (sampled protocol: 99 negatives);
@@ -54,15 +54,15 @@ import keras
 from common import beta_pair, comma_list, int_list, machine
 
 from ncf_keras.baselines import IALS, ItemPop, choose_ials
-from ncf_keras.dataset import Dataset, validation_split
+from ncf_keras.data.dataset import Dataset, validation_split
+from ncf_keras.data.sources import load_dataset
+from ncf_keras.defaults import ADAM_BETAS, MODEL_NAMES, SAMPLE_ON
 from ncf_keras.errors import DataError
 from ncf_keras.metrics import evaluate, full_ranks, hit_rate, ndcg
 from ncf_keras.models import build_model
-from ncf_keras.pretraining import choose_alpha, load_pretrained
-from ncf_keras.runs import write_json
-from ncf_keras.settings import ADAM_BETAS, MODEL_NAMES, SAMPLE_ON
-from ncf_keras.sources import load_dataset
-from ncf_keras.training import compile_model, train
+from ncf_keras.runs.folder import write_json
+from ncf_keras.training.fit import compile_model, train
+from ncf_keras.training.pretraining import choose_alpha, load_pretrained
 
 RESULTS = Path(__file__).parent / "results" / "quality.json"
 ROWS = ("itempop", "ials", *MODEL_NAMES, "neumf-pretrained")

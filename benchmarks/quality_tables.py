@@ -15,10 +15,15 @@ import numpy as np
 from common import markdown_table
 from speed_tables import hr_text, seconds
 
-from ncf_keras import paper
+from ncf_keras import paper_results
 
 ORDER = ["itempop", "ials", "mf", "gmf", "mlp", "neumf", "neumf-pretrained"]
-NAMES = {"itempop": "ItemPop", "ials": "iALS", "mf": "MF (dot product, biases)", **paper.LABELS}
+NAMES = {
+    "itempop": "ItemPop",
+    "ials": "iALS",
+    "mf": "MF (dot product, biases)",
+    **paper_results.LABELS,
+}
 BASELINES = ("itempop", "ials")  # no neural network: no epochs, no Keras backend
 
 # Issue 16's quality targets: (what, model, the factors it may be met at, {metric: at least}).
@@ -176,7 +181,7 @@ def quality_cells(factors: int, model: str, runs: list[dict]) -> dict[str, str]:
 
     ItemPop has no seed, settings or cost ('-'); iALS has no epochs.
     """
-    reported = paper.reported(model, factors)
+    reported = paper_results.reported(model, factors)
     cells = dict.fromkeys(QUALITY_COLUMNS, "-") | {
         "factors": str(factors),
         "model": label(model, runs),

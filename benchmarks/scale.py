@@ -5,7 +5,7 @@ density, 138,493 users and 26,744 items at 20M) and each Keras backend, one
 worker process measures:
 
 * **load**: generating the log and splitting it (`--dataset synthetic:...`:
-  `generator.interaction_log`, `leave_one_out`, 99 test negatives per user);
+  `synthetic_logs.interaction_log`, `leave_one_out`, 99 test negatives per user);
 * **sampling**: drawing one epoch's training rows (4 negatives per positive);
 * **fit**: training rows per second over `--fit-steps` steps of `model.fit`
   after a warm-up call, and the epoch's fit seconds at that rate. When the
@@ -88,11 +88,12 @@ def measure(
     import keras
     import numpy as np
 
+    from ncf_keras.data.sampling import random_stream, training_instances
+    from ncf_keras.data.sources import load_dataset
     from ncf_keras.metrics import full_ranks, sampled_ranks
     from ncf_keras.models import build_model
-    from ncf_keras.sampling import random_stream, training_instances
-    from ncf_keras.sources import load_dataset
-    from ncf_keras.training import STEPS_PER_EXECUTION, TrainingSamples, compile_model
+    from ncf_keras.training.batches import TrainingSamples
+    from ncf_keras.training.fit import STEPS_PER_EXECUTION, compile_model
 
     load_s, dataset = timed(lambda: load_dataset(spec(interactions), seed=SEED))
     sample_s, _ = timed(

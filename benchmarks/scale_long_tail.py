@@ -3,7 +3,7 @@
 For one `--long-tail` spec (e.g. 3M users with 2 interactions each over 200k
 items) and each Keras backend:
 
-* **load**: a worker process loads the spec (`generator.interaction_log`,
+* **load**: a worker process loads the spec (`synthetic_logs.interaction_log`,
   `leave_one_out`, 99 test negatives per user) and reports its seconds, its
   peak RSS (the worker imports Keras first: the RSS before loading is
   recorded, and the table gives the peak above it too) and the bytes it holds
@@ -48,7 +48,7 @@ FLAG_SETS = {
 
 def measure_load(spec: str) -> Result:
     """Load and split `spec` in this (worker) process: seconds, peak RSS, sizes."""
-    from ncf_keras.sources import load_dataset
+    from ncf_keras.data.sources import load_dataset
 
     before_mib = os.sysconf("SC_PAGE_SIZE") * int(Path("/proc/self/statm").read_text().split()[1])
     load_s, dataset = timed(lambda: load_dataset(spec, seed=0))
@@ -76,7 +76,7 @@ def measure_full(num_items: int, sample: int) -> Result:
     """Full ranking of `sample` users against `num_items` items, in this (worker) process."""
     import numpy as np
 
-    from ncf_keras.dataset import leave_one_out
+    from ncf_keras.data.dataset import leave_one_out
     from ncf_keras.metrics import full_ranks, sample_users
     from ncf_keras.models import build_model
 

@@ -4,7 +4,7 @@ For GMF, MLP and NeuMF at predictive factor 8 (the package defaults), it
 measures, one line per model and backend:
 
 * **sampling**: seconds to draw one epoch's training rows (every positive plus
-  4 sampled negatives: ~5M rows), with `ncf_keras.sampling.training_instances`,
+  4 sampled negatives: ~5M rows), with `ncf_keras.data.sampling.training_instances`,
   exactly as `TrainingSamples` calls it at the start of every epoch;
 * **fit**: seconds of one epoch of `model.fit` on a `TrainingSamples` (batch
   1024, `compile_model` defaults: Adam 3e-3, XLA, `steps_per_execution`), and
@@ -55,11 +55,12 @@ def measure_package(model_name: str, data_dir: str | None, repeats: int) -> Resu
     """
     import keras
 
+    from ncf_keras.data.sampling import random_stream, training_instances
+    from ncf_keras.data.sources import load_dataset
     from ncf_keras.metrics import full_ranks, hit_rate, ndcg, sampled_ranks
     from ncf_keras.models import build_model
-    from ncf_keras.sampling import random_stream, training_instances
-    from ncf_keras.sources import load_dataset
-    from ncf_keras.training import TrainingSamples, compile_model
+    from ncf_keras.training.batches import TrainingSamples
+    from ncf_keras.training.fit import compile_model
 
     load_s, dataset = timed(lambda: load_dataset(common.DATASET, data_dir))
     index_s, _ = timed(lambda: dataset.unseen_in_train)  # built once, cached on the dataset

@@ -1,6 +1,6 @@
 """Seconds per training step of NeuMF-8 for one table size, optimizer and batch size.
 
-The measurements behind `settings.training_defaults` (benchmarks/README.md,
+The measurements behind `defaults.training_defaults` (benchmarks/README.md,
 *Defaults that scale*): `model.fit` on in-memory random rows (20% positive
 labels) with embedding tables of `users` and `items` rows, after a warm-up of
 two compiled calls, as `train` runs it (`import_keras_quietly`, so glibc keeps
@@ -31,14 +31,14 @@ def main() -> None:
     parser.add_argument("steps", type=int, help="timed steps, after the warm-up")
     args = parser.parse_args()
 
-    from ncf_keras.backend import import_keras_quietly
+    from ncf_keras.keras_startup import import_keras_quietly
 
     import_keras_quietly()
     import keras
     import numpy as np
 
     from ncf_keras.models import build_model
-    from ncf_keras.training import STEPS_PER_EXECUTION, compile_model
+    from ncf_keras.training.fit import STEPS_PER_EXECUTION, compile_model
 
     batch, rng = args.batch_size, np.random.default_rng(0)
     rows = batch * (args.steps + 2 * STEPS_PER_EXECUTION)

@@ -56,11 +56,12 @@ def measure_arm(
     """
     import keras
 
+    from ncf_keras.data.sources import load_dataset
+    from ncf_keras.defaults import LEARNING_RATE
     from ncf_keras.metrics import evaluate
     from ncf_keras.models import build_model
-    from ncf_keras.settings import LEARNING_RATE
-    from ncf_keras.sources import load_dataset
-    from ncf_keras.training import TrainingSamples, compile_model
+    from ncf_keras.training.batches import TrainingSamples
+    from ncf_keras.training.fit import compile_model
 
     dataset = load_dataset(common.DATASET, data_dir)
     start = time.perf_counter()

@@ -1,3 +1,3 @@
-from ncf_keras.cli import main
+from ncf_keras.cli.main import main
 
 raise SystemExit(main())

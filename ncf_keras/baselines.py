@@ -22,7 +22,7 @@ from itertools import product
 
 import numpy as np
 
-from ncf_keras.dataset import Dataset
+from ncf_keras.data.dataset import Dataset
 from ncf_keras.metrics import hit_rate, ndcg, sampled_ranks
 
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ncf_keras.dataset import Dataset
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.data.sampling import random_stream
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.sampling import random_stream
 
 SCORE_BATCH = 1 << 16  # rows per forward pass when scoring
 SCORE_ROWS = 1 << 21  # (user, item) pairs per call of the model: bounds the temporaries

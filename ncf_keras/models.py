@@ -22,17 +22,10 @@ from collections.abc import Sequence
 
 import keras
 
+from ncf_keras.checks import check_choice, check_layers, check_number
+from ncf_keras.defaults import FACTORS, LAYERS, MODEL_NAMES, paper_tower
 from ncf_keras.errors import ArgumentError
-from ncf_keras.lazy import Embedding
-from ncf_keras.settings import (
-    FACTORS,
-    LAYERS,
-    MODEL_NAMES,
-    check_choice,
-    check_layers,
-    check_number,
-    paper_tower,
-)
+from ncf_keras.training.lazy_adam import Embedding
 
 
 def model_inputs() -> dict[str, keras.KerasTensor]:

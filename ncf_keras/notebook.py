@@ -13,11 +13,11 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ncf_keras.dataset import Dataset
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.defaults import LEARNING_RATE
 from ncf_keras.errors import DataError
 from ncf_keras.recommend import recommend
-from ncf_keras.runs import load_run_model, read_run, train_run
-from ncf_keras.settings import LEARNING_RATE
+from ncf_keras.runs.folder import load_run_model, read_run, train_run
 
 # The settings a run's config records under the same name as train_run's argument.
 _COMPARED = ("factors", "layers", "l2", "epochs", "batch_size", "negatives", "optimizer", "seed")

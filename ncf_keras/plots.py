@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from ncf_keras import paper
+from ncf_keras import paper_results
 from ncf_keras.errors import written_as
 
 
@@ -158,7 +158,7 @@ def _describe(key: str, value: object) -> str:
 def run_labels(runs: Sequence[dict]) -> list[str]:
     """Legend labels for runs drawn together, one per run and all different.
 
-    A run is labelled by its model (`paper.LABELS`, e.g. "NeuMF (pre-trained)").
+    A run is labelled by its model (`paper_results.LABELS`, e.g. "NeuMF (pre-trained)").
     Runs that share a model label add the `COMPARED_KEYS` whose values differ
     among them, e.g. "GMF, factors 8, seed 1" or "GMF, synthetic". Runs still
     alike after that are numbered: "GMF #1", "GMF #2". A model with one run
@@ -167,7 +167,7 @@ def run_labels(runs: Sequence[dict]) -> list[str]:
     Args:
         runs: metrics.json contents, in the order they are drawn.
     """
-    models = [paper.LABELS.get(run_label(m), run_label(m)) for m in runs]
+    models = [paper_results.LABELS.get(run_label(m), run_label(m)) for m in runs]
     labels = []
     for model, metrics in zip(models, runs, strict=True):
         group = [m for other, m in zip(models, runs, strict=True) if other == model]
@@ -217,9 +217,9 @@ def plot_runs(runs: Sequence[dict], path: str | Path | None = None) -> plt.Figur
         if "start" in metrics:  # older runs lack it
             starts[label] = metrics["start"]["hr@10"]
         key, factors = run_label(metrics), metrics["config"]["factors"]
-        values = paper.reported(key, factors)
+        values = paper_results.reported(key, factors)
         if metrics["dataset"] == "ml-1m-ncf" and values is not None:
-            reported.setdefault((paper.LABELS.get(key, key), factors), (values[0], label))
+            reported.setdefault((paper_results.LABELS.get(key, key), factors), (values[0], label))
     references, reference_colours = {}, {}
     for (model, factors), (value, curve) in reported.items():
         several = sum(m == model for m, _ in reported) > 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ncf_keras.dataset import Dataset
+from ncf_keras.data.dataset import Dataset
 from ncf_keras.metrics import score
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import FileServer, NcfSplit, background_rows
 
-from ncf_keras import grouplens, paper_split
-from ncf_keras.dataset import Dataset
-from ncf_keras.sources import synthetic
+from ncf_keras.data import grouplens, paper_split
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.data.sources import synthetic
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ncf_keras.dataset import Dataset
+from ncf_keras.data.dataset import Dataset
 
 TEST_NEGATIVES = 99
 

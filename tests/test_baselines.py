@@ -8,9 +8,9 @@ import pytest
 from helpers import hand_dataset
 
 from ncf_keras.baselines import IALS, ItemPop, choose_ials
-from ncf_keras.dataset import validation_split
+from ncf_keras.data.dataset import validation_split
+from ncf_keras.data.sources import synthetic
 from ncf_keras.metrics import evaluate, sampled_ranks
-from ncf_keras.sources import synthetic
 
 pytest.importorskip("implicit", reason="iALS needs the implicit package (requirements.txt)")
 

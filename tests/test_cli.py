@@ -1,4 +1,4 @@
-"""The command line, in-process through `ncf_keras.cli.main(argv)`: train, evaluate,
+"""The command line, in-process through `ncf_keras.cli.main.main(argv)`: train, evaluate,
 recommend and plot on the synthetic dataset, and its one-line errors."""
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras import batches
-from ncf_keras.arguments import build_parser
-from ncf_keras.cli import main
-from ncf_keras.sources import synthetic
+from ncf_keras.cli.arguments import build_parser
+from ncf_keras.cli.main import main
+from ncf_keras.data.sources import synthetic
+from ncf_keras.training import batches
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

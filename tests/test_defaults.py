@@ -1,4 +1,4 @@
-"""Defaults chosen from the data's size: `settings.training_defaults`, the line `train`
+"""Defaults chosen from the data's size: `defaults.training_defaults`, the line `train`
 prints about it, and what `train_run` records (config "auto") and resumes with."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import keras
 import pytest
 from helpers import Interrupt, read_metrics, train_args
 
-from ncf_keras import settings
-from ncf_keras.cli import main
-from ncf_keras.runs import train_run
-from ncf_keras.settings import training_defaults
+from ncf_keras import defaults
+from ncf_keras.cli.main import main
+from ncf_keras.defaults import training_defaults
+from ncf_keras.runs.folder import train_run
 
 ML_1M = (6_040, 3_706, 994_169)  # users, items, training positives (ml-1m-ncf)
 ML_20M = (138_493, 26_744, 19_861_770)
@@ -110,9 +110,9 @@ def test_fine_tuning_keeps_the_papers_sgd(sizes):
 @pytest.fixture
 def large(monkeypatch):
     """Makes the synthetic dataset's tables and epochs count as large."""
-    monkeypatch.setattr(settings, "LARGE_TABLES", 10)
-    monkeypatch.setattr(settings, "LARGE_BATCH_ROWS", 10)
-    monkeypatch.setattr(settings, "LAZY_ADAM_TABLES", 10)
+    monkeypatch.setattr(defaults, "LARGE_TABLES", 10)
+    monkeypatch.setattr(defaults, "LARGE_BATCH_ROWS", 10)
+    monkeypatch.setattr(defaults, "LAZY_ADAM_TABLES", 10)
 
 
 def lazy_or_adam() -> str:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from helpers import background_rows
 
-from ncf_keras.dataset import Dataset
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.data.parsing import WHITESPACE, Dialect, sniff_dialect
+from ncf_keras.data.sources import from_file
 from ncf_keras.errors import DataError
-from ncf_keras.parsing import WHITESPACE, Dialect, sniff_dialect
-from ncf_keras.sources import from_file
 
 HEADER = ["user", "item", "rating", "timestamp"]
 

@@ -42,7 +42,7 @@ def run_python(code: str, devices: int = 4, backend: str = "jax", timeout: int =
 
 
 def run_cli(*argv: str, backend: str = "jax", timeout: int = 240):
-    code = f"import sys; from ncf_keras.cli import main; sys.exit(main({list(argv)!r}))"
+    code = f"import sys; from ncf_keras.cli.main import main; sys.exit(main({list(argv)!r}))"
     return run_python(code, backend=backend, timeout=timeout)
 
 
@@ -55,9 +55,9 @@ def last_error(result) -> str:
 
 SAME_RUNS = """
 import json
-from ncf_keras import distribution as D
-from ncf_keras.runs import train_run
-from ncf_keras.sources import synthetic
+from ncf_keras.training import distribution as D
+from ncf_keras.runs.folder import train_run
+from ncf_keras.data.sources import synthetic
 
 ds = synthetic(num_users=200, num_items=120, interactions_per_user=10)
 out = {}
@@ -104,10 +104,10 @@ def test_same_metrics_on_1_2_and_4_devices(tmp_path, optimizer, sample_on):
 LAYOUTS = """
 import json
 import keras
-from ncf_keras import distribution as D
+from ncf_keras.training import distribution as D
 from ncf_keras.models import build_model
-from ncf_keras.training import compile_model, train
-from ncf_keras.sources import synthetic
+from ncf_keras.training.fit import compile_model, train
+from ncf_keras.data.sources import synthetic
 
 ds = synthetic(num_users=200, num_items=121, interactions_per_user=10)
 build = lambda: build_model("mf", ds.num_users, ds.num_items, 8)
@@ -153,11 +153,11 @@ def test_distribute_needs_jax(tmp_path):
 
 def test_model_built_outside_the_distribution():
     code = """
-from ncf_keras import distribution as D
+from ncf_keras.training import distribution as D
 from ncf_keras.errors import ArgumentError
 from ncf_keras.models import build_model
-from ncf_keras.training import compile_model, train
-from ncf_keras.sources import synthetic
+from ncf_keras.training.fit import compile_model, train
+from ncf_keras.data.sources import synthetic
 ds = synthetic(num_users=50, num_items=200, interactions_per_user=6)
 model = compile_model(build_model("gmf", ds.num_users, ds.num_items, 8))
 try:
@@ -199,7 +199,7 @@ def test_two_processes_on_one_host(tmp_path):
         args += ["--data-dir", str(tmp_path), "--distribute", "data"]
         args += ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
         args += ["--process-id", str(process), "--coordinator-timeout", "60"]
-        code = f"import sys; from ncf_keras.cli import main; sys.exit(main({args!r}))"
+        code = f"import sys; from ncf_keras.cli.main import main; sys.exit(main({args!r}))"
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-c", code],
@@ -223,7 +223,7 @@ def test_two_processes_on_one_host(tmp_path):
 
 def test_multi_host_flags_go_together(tmp_path, capsys):
     """--num-processes without --coordinator (or without --distribute): one line, no run."""
-    from ncf_keras.cli import main
+    from ncf_keras.cli.main import main
 
     for extra in (["--num-processes", "2", "--distribute", "data"], ["--coordinator", "h:1"]):
         assert main(train_args("gmf", tmp_path / "run", *extra)) == 2

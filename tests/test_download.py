@@ -20,8 +20,8 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras import grouplens, paper_split
-from ncf_keras.download import RemoteFile, extract_zip, fetch, file_digest
+from ncf_keras.data import grouplens, paper_split
+from ncf_keras.data.download import RemoteFile, extract_zip, fetch, file_digest
 from ncf_keras.errors import DataError
 
 WRONG_DIGESTS = {"sha256": "0" * 64, "md5": "0" * 32, "git_blob_sha1": "0" * 40}

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from helpers import background_rows, error_line, ml1m_zip, ratings_dat, read_metrics, train_args
 
-from ncf_keras import grouplens
-from ncf_keras.atomic import partial_path
-from ncf_keras.cli import main
-from ncf_keras.download import extract_zip, file_digest
+from ncf_keras.cli.main import main
+from ncf_keras.data import grouplens
+from ncf_keras.data.download import extract_zip, file_digest
 from ncf_keras.errors import DataError
+from ncf_keras.runs.atomic import partial_path
 
 RESUME = "the same command with --resume continues it"
 
@@ -121,11 +121,11 @@ def test_a_disk_full_after_an_epoch_leaves_a_run_that_resumes(tmp_path, whole_hi
 BACKUP_ON_A_FULL_DISK = """
 import json, resource, sys
 import numpy as np
-from ncf_keras.backend import import_keras_quietly
+from ncf_keras.keras_startup import import_keras_quietly
 import_keras_quietly()
-from ncf_keras.callbacks import EpochBackup
+from ncf_keras.training.callbacks import EpochBackup
 from ncf_keras.models import build_model
-from ncf_keras.training import compile_model
+from ncf_keras.training.fit import compile_model
 
 def gmf():
     return compile_model(build_model("gmf", 1000, 500, factors=8))
@@ -443,20 +443,20 @@ def test_a_full_disk_after_the_last_epoch_leaves_a_run_that_resumes(tmp_path, mo
     all, and `--resume` writes it without training again."""
     import errno
 
-    from ncf_keras import runs
     from ncf_keras.errors import WriteError
+    from ncf_keras.runs import folder
 
     run = tmp_path / "run"
-    real = runs.plot_runs
+    real = folder.plot_runs
 
     def full_disk(metrics, path):
         raise WriteError(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
-    monkeypatch.setattr(runs, "plot_runs", full_disk)
+    monkeypatch.setattr(folder, "plot_runs", full_disk)
     assert main(train_args("gmf", run)) == 2
     assert not run.exists()
     assert (partial_path(run) / "backup" / "state.json").is_file()
-    monkeypatch.setattr(runs, "plot_runs", real)
+    monkeypatch.setattr(folder, "plot_runs", real)
     assert main(train_args("gmf", run, "--resume")) == 0
     assert [row["epoch"] for row in read_metrics(run)["history"]] == [1, 2]
     assert sorted(p.name for p in run.iterdir()) == [

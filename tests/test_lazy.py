@@ -18,7 +18,7 @@ import json
 import keras
 import numpy as np
 from ncf_keras.models import build_model
-from ncf_keras.training import compile_model
+from ncf_keras.training.fit import compile_model
 
 def trained(optimizer, batches):
     model = compile_model(build_model("neumf", 5, 4, factors=2, layers=[4, 2]), optimizer, 0.05)
@@ -111,7 +111,7 @@ def test_lazy_adam_refuses_pytorch_before_loading_anything(tmp_path):
 
 
 def test_sorted_ids_number_equal_ids_alike():
-    from ncf_keras.lazy import _sorted
+    from ncf_keras.training.lazy_adam import _sorted
 
     ids = np.array([7, 3, 7, 0, 49, 3, 3, 12], np.int32)
     order, rows, segment = (np.asarray(part) for part in _sorted(ids))

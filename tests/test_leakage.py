@@ -18,15 +18,15 @@ from helpers import (
     write_table,
 )
 
-from ncf_keras.dataset import validation_split
-from ncf_keras.errors import DataError
-from ncf_keras.grouplens import movielens_1m
-from ncf_keras.paper_split import movielens_1m_ncf
-from ncf_keras.sources import (
+from ncf_keras.data.dataset import validation_split
+from ncf_keras.data.grouplens import movielens_1m
+from ncf_keras.data.paper_split import movielens_1m_ncf
+from ncf_keras.data.sources import (
     from_file,
     load_dataset,
     synthetic,
 )
+from ncf_keras.errors import DataError
 
 
 def messy_log(seed: int) -> list[tuple[int, int, int, int]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ncf_keras.data.sources import synthetic
 from ncf_keras.notebook import load_or_train
-from ncf_keras.sources import synthetic
 
 TRAINING = {"factors": 4, "layers": [8, 4], "epochs": 1, "batch_size": 256, "verbose": 0}
 

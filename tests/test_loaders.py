@@ -29,16 +29,16 @@ from helpers import (
     zip_bytes,
 )
 
-from ncf_keras import grouplens, paper_split
-from ncf_keras.download import RemoteFile
-from ncf_keras.errors import DataError
-from ncf_keras.grouplens import movielens_1m
-from ncf_keras.paper_split import movielens_1m_ncf
-from ncf_keras.sources import (
+from ncf_keras.data import grouplens, paper_split
+from ncf_keras.data.download import RemoteFile
+from ncf_keras.data.grouplens import movielens_1m
+from ncf_keras.data.paper_split import movielens_1m_ncf
+from ncf_keras.data.sources import (
     from_file,
     load_dataset,
     resolve_data_dir,
 )
+from ncf_keras.errors import DataError
 
 
 def latest_by_time(rows) -> dict[str, str]:

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from helpers import ScoreByItem, assert_no_leakage, error_line, hand_dataset, train_args
 
-from ncf_keras import dataset as dataset_module
-from ncf_keras import generator, metrics, sampling, settings
-from ncf_keras.cli import main
-from ncf_keras.dataset import leave_one_out, validation_split
+from ncf_keras import checks, metrics
+from ncf_keras.cli.main import main
+from ncf_keras.data import dataset as dataset_module
+from ncf_keras.data import sampling, synthetic_logs
+from ncf_keras.data.dataset import leave_one_out, validation_split
+from ncf_keras.data.sampling import UnseenItems
+from ncf_keras.data.sources import load_dataset, synthetic_sizes
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.sampling import UnseenItems
-from ncf_keras.sources import load_dataset, synthetic_sizes
 
 LONG_TAIL = "synthetic:users=3000,items=70000,interactions=7000,min_per_user=2"
 
@@ -37,7 +38,7 @@ def content_sha256(data) -> str:
 
 
 def test_min_per_user_sets_the_fewest_interactions_and_most_users_sit_near_it():
-    users, items, _ = generator.interaction_log(5_000, 2_000, 12_000, seed=3, min_per_user=2)
+    users, items, _ = synthetic_logs.interaction_log(5_000, 2_000, 12_000, seed=3, min_per_user=2)
     counts = np.bincount(users)[1:]
     assert len(counts) == 5_000 and counts.sum() == 12_000
     assert counts.min() == 2 and np.median(counts) == 2
@@ -77,15 +78,15 @@ def test_default_min_per_user_keeps_todays_logs_bit_identical():
 )
 def test_min_per_user_outside_what_can_be_drawn_is_one_line(sizes, match):
     with pytest.raises(DataError, match=match) as error:
-        generator.interaction_log(*sizes[:3], min_per_user=sizes[3])
+        synthetic_logs.interaction_log(*sizes[:3], min_per_user=sizes[3])
     assert "\n" not in str(error.value)
 
 
 def test_memory_check_counts_each_user_and_its_test_negatives(monkeypatch):
     """3M users with 2 interactions each: 6M x 150 bytes fits in 1 GiB, the users'
     test negatives (3M x 99 int32) do not."""
-    monkeypatch.setattr(settings, "available_memory", lambda: 2**30)
-    monkeypatch.setattr(generator, "interaction_log", lambda *a: pytest.fail("it drew the log"))
+    monkeypatch.setattr(checks, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(synthetic_logs, "interaction_log", lambda *a: pytest.fail("drawn"))
     spec = "synthetic:users=3000000,items=200000,interactions=6000000,min_per_user=2"
     with pytest.raises(ArgumentError, match=r"too large: .*6,000,000 interactions of 3,000,000"):
         load_dataset(spec)

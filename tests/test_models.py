@@ -6,9 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from ncf_keras import models, pretraining
+from ncf_keras import models
 from ncf_keras.errors import ArgumentError, DataError
 from ncf_keras.notebook import check_same_model
+from ncf_keras.training import pretraining
 
 NUM_USERS, NUM_ITEMS = 11, 17
 

@@ -8,10 +8,10 @@ import re
 import pytest
 from helpers import NcfSplit, listing
 
-from ncf_keras import grouplens, paper_split
-from ncf_keras.download import RemoteFile
+from ncf_keras.data import grouplens, paper_split
+from ncf_keras.data.download import RemoteFile
+from ncf_keras.data.sources import load_dataset, resolve_data_dir
 from ncf_keras.errors import DataError
-from ncf_keras.sources import load_dataset, resolve_data_dir
 
 NCF_NAMES = ["ml-1m.train.rating", "ml-1m.test.rating", "ml-1m.test.negative"]
 

@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import error_line, held_out_label, read_metrics, zip_bytes
 
-from ncf_keras.cli import main
-from ncf_keras.dataset import Dataset, leave_one_out
+from ncf_keras.cli.main import main
+from ncf_keras.data.dataset import Dataset, leave_one_out
+from ncf_keras.data.sources import from_file, load_dataset
 from ncf_keras.errors import DataError
-from ncf_keras.sources import from_file, load_dataset
 
 ITEMS = 150  # every user below has 4 or 25 items, so far more than 99 unseen
 VARIED = "".join(f"{k},{k * 7919 % 10007}\n" for k in range(20000)).encode()  # packs badly

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from ncf_keras import backend, models, settings, training
+from ncf_keras import checks, defaults, keras_startup, models
 from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.training import fit
 
 
 def run_python(code: str, **env: str) -> str:
@@ -33,7 +34,7 @@ def test_import_loads_no_backend_and_keeps_stderr():
     out = run_python(
         "import os, sys\n"
         "before = os.fstat(2)\n"
-        "import ncf_keras, ncf_keras.cli, ncf_keras.settings\n"
+        "import ncf_keras, ncf_keras.cli.main, ncf_keras.defaults\n"
         "after = os.fstat(2)\n"
         "heavy = sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'pandas') "
         "if m in sys.modules)\n"
@@ -57,7 +58,7 @@ def test_help_imports_no_backend():
 
 MALLOC_OF_A_64_MIB_BLOCK = (
     "import ctypes, numpy as np\n"
-    "from ncf_keras.backend import import_keras_quietly\n"
+    "from ncf_keras.keras_startup import import_keras_quietly\n"
     "import_keras_quietly()\n"
     "class Info(ctypes.Structure):  # glibc's struct mallinfo (mallinfo2 needs glibc 2.33)\n"
     "    _fields_ = [(n, ctypes.c_int) for n in ('arena ordblks smblks hblks hblkhd '\n"
@@ -87,10 +88,10 @@ def test_a_program_keeps_freed_memory_for_reuse():
 
 
 def test_the_registry_builds_every_model_by_name():
-    """One registry: every name in settings.MODEL_NAMES builds a model of that name."""
-    assert tuple(models.MODELS) == settings.MODEL_NAMES
-    assert tuple(training.OPTIMIZERS) == settings.OPTIMIZER_NAMES
-    for name in settings.MODEL_NAMES:
+    """One registry: every name in defaults.MODEL_NAMES builds a model of that name."""
+    assert tuple(models.MODELS) == defaults.MODEL_NAMES
+    assert tuple(fit.OPTIMIZERS) == defaults.OPTIMIZER_NAMES
+    for name in defaults.MODEL_NAMES:
         model = models.build_model(name, 7, 11, factors=4)
         assert model.name == name
         assert model.get_layer("prediction") is not None
@@ -129,23 +130,23 @@ def test_mf_is_a_dot_product_plus_biases():
 )
 def test_an_unusable_backend_is_refused_before_import(monkeypatch, name, message):
     monkeypatch.setenv("KERAS_BACKEND", name)
-    monkeypatch.setattr(backend.importlib.util, "find_spec", lambda package: None)
+    monkeypatch.setattr(keras_startup.importlib.util, "find_spec", lambda package: None)
     with pytest.raises(DataError, match=message):
-        backend.require_backend()
+        keras_startup.require_backend()
 
 
 def test_keras_json_names_the_backend_when_the_variable_is_unset(monkeypatch, tmp_path):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert backend.selected_backend() == "tensorflow"
+    assert keras_startup.selected_backend() == "tensorflow"
     (tmp_path / "keras.json").write_text('{"backend": "jax"}')
-    assert backend.selected_backend() == "jax"
+    assert keras_startup.selected_backend() == "jax"
 
 
 def test_argument_errors_name_the_argument():
     with pytest.raises(ArgumentError) as error:
-        settings.check_number("l2", float("nan"))
+        checks.check_number("l2", float("nan"))
     assert (error.value.argument, str(error.value)) == ("l2", "l2 must be a finite number, got nan")
     with pytest.raises(ArgumentError, match=r"^lr must be > 0, got 0"):
-        settings.check_number("lr", 0, 0, strict=True)
-    assert settings.check_number("lr", 0.5, 0, strict=True) == 0.5
+        checks.check_number("lr", 0, 0, strict=True)
+    assert checks.check_number("lr", 0.5, 0, strict=True) == 0.5

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from ncf_keras import paper
+from ncf_keras import paper_results
 from ncf_keras.plots import plot_hit_rate, plot_runs, run_label, run_labels
 
 
@@ -119,7 +119,7 @@ def test_the_paper_line_is_drawn_once_per_model_on_the_ncf_split() -> None:
         metrics("mlp", "synthetic"),
     ]
     fig = plot_runs(runs)
-    hr = paper.reported("neumf", 8)[0]
+    hr = paper_results.reported("neumf", 8)[0]
     assert legend(fig) == [
         "NeuMF, ml-1m-ncf, seed 0",
         "NeuMF, ml-1m-ncf, seed 1",
@@ -138,7 +138,7 @@ def test_no_paper_line_off_the_ncf_split() -> None:
 
 def test_one_paper_line_per_factor_count() -> None:
     runs = [metrics("mlp", "ml-1m-ncf", factors=8), metrics("mlp", "ml-1m-ncf", factors=64)]
-    hr8, hr64 = paper.reported("mlp", 8)[0], paper.reported("mlp", 64)[0]
+    hr8, hr64 = paper_results.reported("mlp", 8)[0], paper_results.reported("mlp", 64)[0]
     assert legend(plot_runs(runs)) == [
         "MLP, factors 8",
         "MLP, factors 64",

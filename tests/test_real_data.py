@@ -15,8 +15,8 @@ import pytest
 from helpers import assert_no_leakage
 
 from ncf_keras import models
-from ncf_keras.paper_split import movielens_1m_ncf
-from ncf_keras.training import compile_model, train
+from ncf_keras.data.paper_split import movielens_1m_ncf
+from ncf_keras.training.fit import compile_model, train
 
 pytestmark = pytest.mark.real_data
 

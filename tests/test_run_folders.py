@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from helpers import Interrupt, background_rows, error_line, read_metrics, train_args, write_table
 
-from ncf_keras import settings
-from ncf_keras.atomic import partial_path
-from ncf_keras.cli import main
+from ncf_keras import checks
+from ncf_keras.cli.main import main
+from ncf_keras.data.sources import synthetic
 from ncf_keras.errors import ArgumentError
 from ncf_keras.metrics import evaluate
-from ncf_keras.runs import load_run_model, train_run
-from ncf_keras.sources import synthetic
-from ncf_keras.training import TrainingSamples
+from ncf_keras.runs.atomic import partial_path
+from ncf_keras.runs.folder import load_run_model, train_run
+from ncf_keras.training.batches import TrainingSamples
 
 LAYERS = [16, 8, 4]
 
@@ -315,7 +315,7 @@ def test_tensorboard_without_tensorflow_is_one_line(data, tmp_path, monkeypatch)
 def test_negatives_too_many_for_memory_are_refused_before_drawing(
     data, tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(settings, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(checks, "available_memory", lambda: 2**30)
     rows = len(data.train_users) * (1 + 1_000_000)
     with pytest.raises(ArgumentError, match=f"one epoch's {rows:,} training rows need about"):
         TrainingSamples(data, negatives=1_000_000)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import error_line, train_args
 
-from ncf_keras import atomic, ownership
-from ncf_keras.atomic import old_path, partial_path, writing
-from ncf_keras.cli import main
+from ncf_keras.cli.main import main
 from ncf_keras.errors import DataError
+from ncf_keras.runs import atomic, ownership
+from ncf_keras.runs.atomic import old_path, partial_path, writing
 
 
 def snapshot(root: Path) -> dict[str, object]:
@@ -158,7 +158,7 @@ def test_the_working_directory_home_and_root_are_never_written(tmp_path, monkeyp
 
 
 class Killed(BaseException):
-    """Stands for the process being killed: nothing after it runs."""
+    """Stands for the process being killed: nothing after it folder."""
 
 
 def kill_at_call(monkeypatch, number: int) -> list[str]:
@@ -327,7 +327,7 @@ def test_the_command_refuses_before_it_loads_anything(tmp_path, capsys):
 def test_a_run_folder_completed_by_write_run_is_the_tools_to_replace(tmp_path, small_synthetic):
     """Notebook 01 fills its run folder itself and completes it with `write_run`: the marker
     lists the run's files, so a later `train_run(..., overwrite=True)` may replace it."""
-    from ncf_keras.runs import train_run, write_run
+    from ncf_keras.runs.folder import train_run, write_run
 
     run = tmp_path / "gmf"
     first = train_run("gmf", small_synthetic, tmp_path / "first", epochs=1, verbose=0)
@@ -350,9 +350,9 @@ def test_a_kill_after_the_run_is_written_but_before_it_is_sealed_resumes(
 ):
     """Killed as `train_run` removes its backup: the partial folder is still a partial one
     (not a finished run holding the backup), and resuming completes it."""
-    from ncf_keras import runs
+    from ncf_keras.runs import folder
 
-    rmtree = runs.shutil.rmtree
+    rmtree = folder.shutil.rmtree
 
     def killed(path, *args, **kwargs):
         if Path(path).name == "backup":
@@ -360,11 +360,11 @@ def test_a_kill_after_the_run_is_written_but_before_it_is_sealed_resumes(
         return rmtree(path, *args, **kwargs)
 
     with monkeypatch.context() as m:
-        m.setattr(runs.shutil, "rmtree", killed)
+        m.setattr(folder.shutil, "rmtree", killed)
         with pytest.raises(Killed):
-            runs.train_run("gmf", small_synthetic, tmp_path / "run", epochs=1, verbose=0)
+            folder.train_run("gmf", small_synthetic, tmp_path / "run", epochs=1, verbose=0)
     partial = partial_path(tmp_path / "run")
     assert ownership.marker_state(partial) == ownership.PARTIAL
-    runs.train_run("gmf", small_synthetic, tmp_path / "run", epochs=1, verbose=0, resume=True)
+    folder.train_run("gmf", small_synthetic, tmp_path / "run", epochs=1, verbose=0, resume=True)
     assert ownership.not_ours(tmp_path / "run") is None
     assert beside(tmp_path / "run") == ["run"]

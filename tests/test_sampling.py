@@ -7,9 +7,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from ncf_keras import sampling
+from ncf_keras.data import sampling
+from ncf_keras.data.sampling import STREAMS, UnseenItems, random_stream, training_instances
 from ncf_keras.errors import DataError
-from ncf_keras.sampling import STREAMS, UnseenItems, random_stream, training_instances
 
 NUM_USERS, NUM_ITEMS = 5, 40
 

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from helpers import assert_no_leakage, held_out_label, listing, md5_of, train_labels, zip_bytes
 
-from ncf_keras import generator, grouplens, settings
-from ncf_keras.dataset import leave_one_out, validation_split
+from ncf_keras import checks
+from ncf_keras.data import grouplens, synthetic_logs
+from ncf_keras.data.dataset import leave_one_out, validation_split
+from ncf_keras.data.sources import load_dataset, synthetic_sizes
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.sources import load_dataset, synthetic_sizes
 
 # (userId, movieId, rating, timestamp): user 1's latest is movie 3; user 2 has a tie at
 # its latest time (the later line, movie 1, wins); user 3 has one rating and is dropped.
@@ -160,25 +161,25 @@ def test_a_ratings_csv_without_its_header_names_the_file(tmp_path):
 
 
 def test_generator_log_has_the_sizes_and_shape_asked_for():
-    users, items, times = generator.interaction_log(1_000, 5_000, 100_000, seed=4)
+    users, items, times = synthetic_logs.interaction_log(1_000, 5_000, 100_000, seed=4)
     assert len(users) == len(items) == len(times) == 100_000
     assert users.dtype == np.int32 and items.dtype == np.int32 and times.dtype == np.int64
     keys = users.astype(np.int64) * 10_000 + items
     assert np.all(np.diff(keys) > 0), "not sorted by (user, item), or a duplicate pair"
     counts = np.bincount(users)[1:]
-    assert len(counts) == 1_000 and counts.min() >= generator.MIN_PER_USER
+    assert len(counts) == 1_000 and counts.min() >= synthetic_logs.MIN_PER_USER
     assert counts.max() <= 2_500  # at most half the items
     assert counts.max() > 10 * np.median(counts), "no heavy tail of users"
     popularity = np.sort(np.bincount(items, minlength=5_001)[1:])[::-1]
     assert popularity[0] > 10 * np.median(popularity), "no popular head of items"
-    dense = counts > 5_000 // generator._DENSE_FRACTION
+    dense = counts > 5_000 // synthetic_logs._DENSE_FRACTION
     assert dense.any() and not dense.all(), "the dense or the sparse path went untested"
 
 
 def test_generator_is_seeded():
-    first = generator.interaction_log(100, 300, 5_000, seed=1)
-    again = generator.interaction_log(100, 300, 5_000, seed=1)
-    other = generator.interaction_log(100, 300, 5_000, seed=2)
+    first = synthetic_logs.interaction_log(100, 300, 5_000, seed=1)
+    again = synthetic_logs.interaction_log(100, 300, 5_000, seed=1)
+    other = synthetic_logs.interaction_log(100, 300, 5_000, seed=2)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(first[1], other[1])
 
@@ -186,7 +187,7 @@ def test_generator_is_seeded():
 def test_generator_sampling_without_replacement_follows_popularity():
     """Each user's picks are a weighted sample without repeats: the most popular items
     are in nearly every user's list, the least popular in few."""
-    _, items, _ = generator.interaction_log(2_000, 1_000, 80_000, seed=0)
+    _, items, _ = synthetic_logs.interaction_log(2_000, 1_000, 80_000, seed=0)
     share = np.sort(np.bincount(items, minlength=1_001)[1:] / 2_000)
     assert share[-1] > 0.2 and share[-1] > 50 * share[0] and share[-1] > 5 * np.median(share)
 
@@ -202,7 +203,7 @@ def test_generator_sampling_without_replacement_follows_popularity():
 )
 def test_generator_refuses_sizes_it_cannot_draw(sizes, match):
     with pytest.raises(DataError, match=match):
-        generator.interaction_log(*sizes)
+        synthetic_logs.interaction_log(*sizes)
 
 
 def test_synthetic_ml_20m_means_ml_20m_sizes():
@@ -255,8 +256,8 @@ def test_a_bad_synthetic_spec_is_one_line(spec, match):
 
 
 def test_a_synthetic_log_too_large_for_memory_is_refused_before_drawing(monkeypatch):
-    monkeypatch.setattr(settings, "available_memory", lambda: 2**30)
-    monkeypatch.setattr(generator, "interaction_log", lambda *a: pytest.fail("it drew the log"))
+    monkeypatch.setattr(checks, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(synthetic_logs, "interaction_log", lambda *a: pytest.fail("drawn"))
     with pytest.raises(ArgumentError, match=r"dataset is too large: synthetic:ml-20m's") as e:
         load_dataset("synthetic:ml-20m")
     assert e.value.argument == "dataset"
@@ -301,7 +302,7 @@ def test_test_negatives_must_be_positive():
 def test_cli_records_test_negatives_and_evaluate_rebuilds_them(tmp_path, capsys):
     from helpers import train_args
 
-    from ncf_keras import cli
+    from ncf_keras.cli.main import main as cli
 
     run = tmp_path / "run"
     spec = "synthetic:users=30,items=400,interactions=900"

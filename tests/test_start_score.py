@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from ncf_keras import models
-from ncf_keras.dataset import Dataset
+from ncf_keras.data.dataset import Dataset
 from ncf_keras.metrics import evaluate
-from ncf_keras.pretraining import load_pretrained
-from ncf_keras.runs import read_run, train_run
+from ncf_keras.runs.folder import read_run, train_run
+from ncf_keras.training.pretraining import load_pretrained
 
 FACTORS = 4
 LAYERS = [16, 8, 4]

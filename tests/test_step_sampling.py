@@ -9,11 +9,11 @@ from helpers import Interrupt
 from keras import ops
 
 from ncf_keras import metrics, models
-from ncf_keras.dataset import validation_split
+from ncf_keras.data.dataset import validation_split
+from ncf_keras.data.sampling import UnseenItems
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.sampling import UnseenItems
-from ncf_keras.step_sampling import PositiveBatches, UnseenItemDraw
-from ncf_keras.training import compile_model, summarize, train
+from ncf_keras.training.device_sampling import PositiveBatches, UnseenItemDraw
+from ncf_keras.training.fit import compile_model, summarize, train
 
 NUM_ITEMS = 12
 SEEN = {  # user -> seen items: none, one, four (both ends), all but one, eight (a run)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from helpers import listing, md5_of, sha256_of, write_table, zip_bytes
 
-from ncf_keras import grouplens
-from ncf_keras.download import RemoteFile
-from ncf_keras.paper_split import movielens_1m_ncf
-from ncf_keras.parsing import read_movies
+from ncf_keras.data import grouplens
+from ncf_keras.data.download import RemoteFile
+from ncf_keras.data.paper_split import movielens_1m_ncf
+from ncf_keras.data.parsing import read_movies
 
 TEST_NEGATIVES = 99
 NUM_USERS, NUM_MOVIES = 6, 130

@@ -14,14 +14,16 @@ import keras
 import numpy as np
 import pytest
 
-from ncf_keras import batches, metrics, models
-from ncf_keras.callbacks import AtomicModelCheckpoint, StepProgbar, interrupt_after
-from ncf_keras.dataset import Dataset, validation_split
+from ncf_keras import metrics, models
+from ncf_keras.data.dataset import Dataset, validation_split
+from ncf_keras.data.sampling import training_instances
+from ncf_keras.data.sources import synthetic
 from ncf_keras.errors import ArgumentError
-from ncf_keras.runs import write_json
-from ncf_keras.sampling import training_instances
-from ncf_keras.sources import synthetic
-from ncf_keras.training import TrainingSamples, compile_model, summarize, train
+from ncf_keras.runs.folder import write_json
+from ncf_keras.training import batches
+from ncf_keras.training.batches import TrainingSamples
+from ncf_keras.training.callbacks import AtomicModelCheckpoint, StepProgbar, interrupt_after
+from ncf_keras.training.fit import compile_model, summarize, train
 
 
 def fresh_gmf(dataset: Dataset, seed: int = 0, lr: float = 0.005) -> keras.Model:

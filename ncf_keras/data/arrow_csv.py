@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ncf_keras.compression import CORRUPT, open_bytes
+from ncf_keras.data.compression import CORRUPT, open_bytes
 
 NUMBERS = (pa.types.is_integer, pa.types.is_floating)
 

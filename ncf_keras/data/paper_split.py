@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ncf_keras.dataset import TEST_NEGATIVES, Dataset, sorted_pairs
-from ncf_keras.download import DownloadError, RemoteFile, fetch, offline_error
+from ncf_keras.data.dataset import TEST_NEGATIVES, Dataset, sorted_pairs
+from ncf_keras.data.download import DownloadError, RemoteFile, fetch, offline_error
+from ncf_keras.data.grouplens import grouplens_ratings, movie_titles
+from ncf_keras.data.parsing import int_column, read_ratings, read_table
+from ncf_keras.data.sources import data_dir_origin, resolve_data_dir
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.grouplens import grouplens_ratings, movie_titles
-from ncf_keras.parsing import int_column, read_ratings, read_table
-from ncf_keras.sources import data_dir_origin, resolve_data_dir
 
 _NCF_URL = (
     "https://raw.githubusercontent.com/hexiangnan/neural_collaborative_filtering/master/Data/"

@@ -1,13 +1,13 @@
 """Training with `model.fit`: fresh negatives every epoch, ranking metrics every epoch.
 
-* `TrainingSamples` (`ncf_keras.batches`) is a `keras.utils.PyDataset` that
+* `TrainingSamples` (`ncf_keras.training.batches`) is a `keras.utils.PyDataset` that
   redraws the negatives at the start of each epoch, seeded by (seed, epoch).
 * `compile_model` compiles for the log loss, on any Keras backend.
-* `train` fits with the callbacks of `ncf_keras.callbacks`: HR@K and NDCG@K
+* `train` fits with the callbacks of `ncf_keras.training.callbacks`: HR@K and NDCG@K
   after every epoch, optionally a validation hold-out that chooses the best
   epoch, timings, TensorBoard logs, and, given a folder, the history, the best
   model and a backup to resume from; on one device or, with `distribute`, on
-  many (`ncf_keras.distribution`).
+  many (`ncf_keras.training.distribution`).
 """
 
 from __future__ import annotations
@@ -20,21 +20,9 @@ from pathlib import Path
 
 import keras
 
-from ncf_keras import distribution as distribution_lib
-from ncf_keras import lazy, step_sampling
-from ncf_keras.batches import TrainingSamples
-from ncf_keras.callbacks import (
-    AtomicModelCheckpoint,
-    EpochBackup,
-    EpochTimes,
-    HistoryCSV,
-    InterruptAtBoundaries,
-    RankingEvaluation,
-    StepProgbar,
-)
-from ncf_keras.dataset import Dataset
-from ncf_keras.errors import ArgumentError
-from ncf_keras.settings import (
+from ncf_keras.checks import check_at_least, check_choice, check_number
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.defaults import (
     ADAM_BETAS,
     BATCH_SIZE,
     EPOCHS,
@@ -43,15 +31,25 @@ from ncf_keras.settings import (
     NEGATIVES,
     OPTIMIZER_NAMES,
     SAMPLE_ON,
-    check_at_least,
-    check_choice,
-    check_number,
+)
+from ncf_keras.errors import ArgumentError
+from ncf_keras.training import device_sampling, lazy_adam
+from ncf_keras.training import distribution as distribution_lib
+from ncf_keras.training.batches import TrainingSamples
+from ncf_keras.training.callbacks import (
+    AtomicModelCheckpoint,
+    EpochBackup,
+    EpochTimes,
+    HistoryCSV,
+    InterruptAtBoundaries,
+    RankingEvaluation,
+    StepProgbar,
 )
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
-OPTIMIZERS = {  # settings.OPTIMIZER_NAMES -> the Keras optimizer
+OPTIMIZERS = {  # defaults.OPTIMIZER_NAMES -> the Keras optimizer
     "adam": keras.optimizers.Adam,
-    "lazy-adam": lazy.LazyAdam,
+    "lazy-adam": lazy_adam.LazyAdam,
     "sgd": keras.optimizers.SGD,
     "adagrad": keras.optimizers.Adagrad,
     "rmsprop": keras.optimizers.RMSprop,
@@ -70,7 +68,7 @@ def compile_model(
     Args:
         model: a model of `ncf_keras.models`, or one built the same way.
         optimizer: "adam" (default), "lazy-adam" (JAX and TensorFlow: updates
-            only the embedding rows each batch looks up, `ncf_keras.lazy`),
+            only the embedding rows each batch looks up, `ncf_keras.training.lazy_adam`),
             "sgd", "adagrad" or "rmsprop".
         learning_rate: default 0.003, for the default batch of 1024: the paper
             used 0.001 with batches of 256, which takes 4x more steps per epoch.
@@ -107,7 +105,7 @@ def compile_model(
         steps_per_execution=1 if backend == "torch" else STEPS_PER_EXECUTION,
     )
     if optimizer == "lazy-adam":
-        lazy.attach(model)
+        lazy_adam.attach(model)
     return model
 
 
@@ -169,7 +167,7 @@ def train(
             the model fits (default True; `TrainingSamples`).
         sample_on: "host" (default) draws the negatives on the host
             (`TrainingSamples`); "device" draws them inside the compiled step
-            (`ncf_keras.step_sampling`): each batch then holds batch_size //
+            (`ncf_keras.training.device_sampling`): each batch then holds batch_size //
             (1 + negatives) positives (rounded down to a multiple of the
             devices), each with its own negatives. Not yet with lazy Adam.
         keep_backup: leave `backup/` in `out_dir` when the fit ends (default
@@ -227,11 +225,11 @@ def train(
     }
     fitted = model  # the model whose fit trains `model`
     if sample_on == "device":
-        if isinstance(model.optimizer, lazy.LazyAdam):
+        if isinstance(model.optimizer, lazy_adam.LazyAdam):
             raise ArgumentError("sample_on", "device does not yet work with lazy-adam; use host")
         with distribution_lib.scope(distribution):  # its tables replicated on every device
             fitted = _with_negatives(model, trained_on, negatives, seed)
-        samples = step_sampling.PositiveBatches(*batches, **devices)
+        samples = device_sampling.PositiveBatches(*batches, **devices)
     else:
         samples = TrainingSamples(*batches, **devices, prefetch=prefetch, epochs=epochs)
     evaluations = [RankingEvaluation(dataset, k)]
@@ -271,8 +269,8 @@ def train(
         # The callbacks see `model`, except the progress bar, which Keras must find among
         # the fit's own; the draws are keyed by epoch.
         draw = fitted.get_layer("negatives")
-        chain = [step_sampling.DrawSeeds(draw, seed)] + [
-            c if isinstance(c, StepProgbar) else step_sampling.OnModel([c], model) for c in chain
+        chain = [device_sampling.DrawSeeds(draw, seed)] + [
+            c if isinstance(c, StepProgbar) else device_sampling.OnModel([c], model) for c in chain
         ]
     try:
         if len(done) < epochs:
@@ -294,8 +292,8 @@ def train(
 
 
 def _with_negatives(model: keras.Model, dataset: Dataset, negatives: int, seed: int) -> keras.Model:
-    """`step_sampling.with_negatives(model)`, compiled as `model` is, with its optimizer."""
-    fitted = step_sampling.with_negatives(model, dataset.unseen_in_train, negatives, seed)
+    """`device_sampling.with_negatives(model)`, compiled as `model` is, with its optimizer."""
+    fitted = device_sampling.with_negatives(model, dataset.unseen_in_train, negatives, seed)
     fitted.compile(
         optimizer=model.optimizer,
         loss=model.loss,

@@ -1,7 +1,7 @@
 """The command line's flags: `build_parser()` for `python -m ncf_keras`.
 
 Every option has help text that states its default. Keras-free, so that
-`--help` answers at once; `ncf_keras.cli` runs the commands.
+`--help` answers at once; `ncf_keras.cli.main` runs the commands.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ncf_keras import settings
+from ncf_keras import defaults
 
 DATA_DIR_HELP = (
     "data folder (default: $NCF_DATA_DIR, else data/; evaluate and recommend: the run's)"
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = commands.add_parser("train", help="train a model and save a run folder")
     t.add_argument(
         "--model",
-        choices=settings.MODEL_NAMES,
+        choices=defaults.MODEL_NAMES,
         required=True,
         help="gmf, mlp, neumf, or mf (plain matrix factorisation with biases)",
     )
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "MLPerf protocol; ml-1m-ncf has its 99 fixed (default: 99, the paper's)",
     )
     t.add_argument(
-        "--epochs", type=int, default=settings.EPOCHS, help="epochs to train (default: 20)"
+        "--epochs", type=int, default=defaults.EPOCHS, help="epochs to train (default: 20)"
     )
     t.add_argument(
         "--out",
@@ -97,19 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--factors",
         type=int,
-        default=settings.FACTORS,
+        default=defaults.FACTORS,
         help="GMF and MF embedding size (default: 8)",
     )
     t.add_argument(
         "--layers",
         type=_layer_sizes,
-        default=list(settings.LAYERS),
+        default=list(defaults.LAYERS),
         help="MLP sizes; the first is both embeddings together (default: 64,32,16,8)",
     )
     t.add_argument(
         "--negatives",
         type=int,
-        default=settings.NEGATIVES,
+        default=defaults.NEGATIVES,
         help="negatives per positive (default: 4)",
     )
     t.add_argument(
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="training rows per step (default: the --recipe's, else chosen from the data's "
-        f"size: 1024 up to {settings.LARGE_TABLES:,} users + items, 16384 above; see docs/cli.md)",
+        f"size: 1024 up to {defaults.LARGE_TABLES:,} users + items, 16384 above; see docs/cli.md)",
     )
     t.add_argument(
         "--lr",
@@ -126,10 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="learning rate (default: the --recipe's, else 0.003; 0.001 when fine-tuning "
         "pre-trained NeuMF)",
     )
-    large = settings.RECIPES["large-batch"]
+    large = defaults.RECIPES["large-batch"]
     t.add_argument(
         "--recipe",
-        choices=list(settings.RECIPES),
+        choices=list(defaults.RECIPES),
         default=None,
         help=f"large-batch: --batch-size {large['batch_size']} --lr {large['learning_rate']}, "
         "for big data and accelerators; --batch-size and --lr still override it (default: none)",
@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--optimizer",
         default=None,
-        choices=settings.OPTIMIZER_NAMES,
-        help=f"(default: adam, or lazy-adam above {settings.LAZY_ADAM_TABLES:,} users + items on "
+        choices=defaults.OPTIMIZER_NAMES,
+        help=f"(default: adam, or lazy-adam above {defaults.LAZY_ADAM_TABLES:,} users + items on "
         "jax and tensorflow with --sample-on host; sgd when fine-tuning pre-trained NeuMF, "
         "as in the paper)",
     )
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--sample-on",
-        choices=settings.SAMPLE_ON,
+        choices=defaults.SAMPLE_ON,
         default="host",
         help="where the training negatives are drawn: host (NumPy, exact) or device (inside "
         "the compiled step: no epoch of rows in host memory; not with lazy-adam) "
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_distribution_flags(t: argparse.ArgumentParser) -> None:
-    """train's --distribute and the multi-host flags (see ncf_keras.distribution)."""
+    """train's --distribute and the multi-host flags (see ncf_keras.training.distribution)."""
     env = os.environ.get
     t.add_argument(
         "--distribute",

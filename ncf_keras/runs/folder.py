@@ -12,9 +12,9 @@ without a run folder.) A run folder holds:
 * `history.csv`: one row per epoch;
 * `hit_rate.png`: HR@10 and the training loss per epoch;
 * `ncf-keras-run.json`: the marker that lists these files with their SHA-256
-  (`ncf_keras.ownership`).
+  (`ncf_keras.runs.ownership`).
 
-`train_run` writes the folder all at once (`ncf_keras.atomic`): it appears
+`train_run` writes the folder all at once (`ncf_keras.runs.atomic`): it appears
 complete or not at all, an existing run is replaced only when asked and only
 if ncf-keras wrote it, and an interrupted run can be resumed. The readers
 refuse a folder whose files do not belong together, or whose data have
@@ -33,25 +33,18 @@ from pathlib import Path
 
 import keras
 
-from ncf_keras import distribution as distribution_lib
-from ncf_keras import ownership
-from ncf_keras.atomic import partial_path, writing
-from ncf_keras.dataset import Dataset
-from ncf_keras.download import file_digest
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.data.download import file_digest
+from ncf_keras.defaults import ALPHA, EPOCHS, FACTORS, LAYERS, NEGATIVES, training_defaults
 from ncf_keras.errors import ArgumentError, DataError, written_as
 from ncf_keras.metrics import evaluate
 from ncf_keras.models import FirstRowsMaxNorm, build_model
 from ncf_keras.plots import plot_runs
-from ncf_keras.pretraining import load_pretrained
-from ncf_keras.settings import (
-    ALPHA,
-    EPOCHS,
-    FACTORS,
-    LAYERS,
-    NEGATIVES,
-    training_defaults,
-)
-from ncf_keras.training import backup_of, compile_model, summarize, train
+from ncf_keras.runs import ownership
+from ncf_keras.runs.atomic import partial_path, writing
+from ncf_keras.training import distribution as distribution_lib
+from ncf_keras.training.fit import backup_of, compile_model, summarize, train
+from ncf_keras.training.pretraining import load_pretrained
 
 
 def train_run(
@@ -97,7 +90,7 @@ def train_run(
         factors, layers, l2: passed to `build_model` (defaults 8, [64, 32, 16, 8], 0).
         epochs, negatives, seed: as in `training.train`.
         batch_size, optimizer, learning_rate: default (None): chosen from the
-            data's size by `settings.training_defaults`, as the CLI does: batch
+            data's size by `defaults.training_defaults`, as the CLI does: batch
             1,024 and "adam" at 0.003 up to `LARGE_TABLES` users + items (ML-1M),
             batch 16,384 at 0.003 above, with "lazy-adam" above `LAZY_ADAM_TABLES`
             (JAX, TensorFlow); "sgd" at 0.001, batch 1,024, when `pretrained` is
@@ -110,7 +103,7 @@ def train_run(
         verbose: Keras's progress output.
         extra_config: more entries for the run's recorded config.
         overwrite: replace an existing run in `out_dir`, if ncf-keras wrote it and it is
-            unchanged (default: refuse; see `ncf_keras.atomic`).
+            unchanged (default: refuse; see `ncf_keras.runs.atomic`).
         resume: continue the interrupted run of `out_dir` from its last
             completed epoch, if there is one; its settings must be these.
         tensorboard: a folder for TensorBoard logs, as in `training.train`.
@@ -280,7 +273,7 @@ def write_run(
     }
     write_json(out / "metrics.json", metrics)
     plot_runs([metrics], out / "hit_rate.png")
-    if marker:  # what lets a later `train --overwrite` replace the run (`ncf_keras.ownership`)
+    if marker:  # what lets a later `train --overwrite` replace the run (`ncf_keras.runs.ownership`)
         ownership.write_marker(out, ownership.COMPLETE, RUN_FILES)
     return metrics
 

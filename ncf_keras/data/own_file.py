@@ -1,7 +1,7 @@
 """The user's own interactions file: which columns hold the user, the item and the time.
 
 Delimited text (comma, semicolon, tab or whitespace; plain or packed as
-`ncf_keras.compression` reads) or Parquet. Two rules pick the columns:
+`ncf_keras.data.compression` reads) or Parquet. Two rules pick the columns:
 
 * by position (the default): user, item, then optionally rating and time.
   With 3 columns the third is the time when the header names it like one
@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ncf_keras.compression import CORRUPT, corrupt, open_bytes, packing
-from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.parsing import (
+from ncf_keras.data.compression import CORRUPT, corrupt, open_bytes, packing
+from ncf_keras.data.parsing import (
     SNIFF_LINES,
     Dialect,
     exact_ids,
@@ -36,6 +35,7 @@ from ncf_keras.parsing import (
     sniff_dialect,
     time_column,
 )
+from ncf_keras.errors import ArgumentError, DataError
 
 TIME_COLUMNS = ("timestamp", "time", "ts", "date", "datetime", "order", "seq", "position")
 COLUMNS_FORM = "user=COL,item=COL[,time=COL]"

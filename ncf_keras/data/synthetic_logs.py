@@ -20,7 +20,7 @@
 Rows come sorted by user, then item, as in ML-20M. Memory is linear in the
 interactions and the users (`BYTES_PER_INTERACTION` and `BYTES_PER_USER` for
 the log and its split together, besides the test negatives), never users x
-items. `ML_20M` holds ML-20M's sizes. `ncf_keras.sources` makes a `Dataset` of it
+items. `ML_20M` holds ML-20M's sizes. `ncf_keras.data.sources` makes a `Dataset` of it
 (`--dataset synthetic:ml-20m`).
 """
 
@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ncf_keras.data.sampling import random_stream
 from ncf_keras.errors import DataError
-from ncf_keras.sampling import random_stream
 
 ML_20M = {"users": 138_493, "items": 26_744, "interactions": 20_000_263}
 MIN_PER_USER = 20  # as in ML-20M (and the MLPerf protocol's cut-off)

@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ncf_keras.arrow_csv import read_with_arrow
-from ncf_keras.compression import CORRUPT, corrupt, open_bytes, packing
+from ncf_keras.data.arrow_csv import read_with_arrow
+from ncf_keras.data.compression import CORRUPT, corrupt, open_bytes, packing
 from ncf_keras.errors import DataError
 
 WHITESPACE = r"\s+"  # pandas' C parser reads this separator as "runs of spaces and tabs"

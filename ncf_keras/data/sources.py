@@ -2,18 +2,18 @@
 
 * `"ml-1m"`: GroupLens MovieLens-1M, split here by leave-one-out, and
 * `"ml-1m-ncf"`: the NCF paper's own split of ML-1M, with its 99 test negatives
-  (`ncf_keras.paper_split`);
+  (`ncf_keras.data.paper_split`);
 * `"ml-20m"`, `"ml-25m"`, `"ml-32m"`: the larger GroupLens sets (20M, 25M and
-  32M ratings), split by leave-one-out (these and ml-1m in `ncf_keras.grouplens`);
+  32M ratings), split by leave-one-out (these and ml-1m in `ncf_keras.data.grouplens`);
 * `"synthetic"`: a small seeded generator with planted latent structure;
   `"synthetic:ml-20m"` and `"synthetic:users=U,items=I,interactions=N,seed=S"`:
-  ML-20M-like logs at any scale (`ncf_keras.generator`).
+  ML-20M-like logs at any scale (`ncf_keras.data.synthetic`).
 * a path: the user's own delimited file of (user, item[, rating[, timestamp]]):
   comma, semicolon, tab or whitespace separated, RFC 4180 quotes allowed.
 
 Data folder: `data_dir` argument, else `$NCF_DATA_DIR`, else `data/`. Files
 already there are used as they are (a pre-placed copy is trusted without its
-hash); anything missing is downloaded and verified (see `ncf_keras.download`).
+hash); anything missing is downloaded and verified (see `ncf_keras.data.download`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ncf_keras import generator
-from ncf_keras.dataset import TEST_NEGATIVES, Dataset, leave_one_out
+from ncf_keras.checks import check_at_least, check_memory
+from ncf_keras.data import synthetic_logs
+from ncf_keras.data.dataset import TEST_NEGATIVES, Dataset, leave_one_out
+from ncf_keras.data.own_file import read_interactions
+from ncf_keras.data.sampling import item_dtype, random_stream
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.own_file import read_interactions
-from ncf_keras.sampling import item_dtype, random_stream
-from ncf_keras.settings import check_at_least, check_memory
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -80,7 +80,7 @@ def load_dataset(
             header names (see `from_file`); a file only (default: by position).
     """
     # They read files through this module's `from_file`: imported here, not at the top.
-    from ncf_keras import grouplens, paper_split
+    from ncf_keras.data import grouplens, paper_split
 
     check_at_least("test_negatives", test_negatives, 1)
     if columns is not None and (name in NAMED_DATASETS or name.startswith("synthetic:")):
@@ -117,7 +117,11 @@ def synthetic_sizes(spec: str) -> dict[str, int]:
     unknown key or a bad value.
     """
     body = spec.removeprefix("synthetic:")
-    sizes: dict = {**generator.ML_20M, "min_per_user": generator.MIN_PER_USER, "seed": None}
+    sizes: dict = {
+        **synthetic_logs.ML_20M,
+        "min_per_user": synthetic_logs.MIN_PER_USER,
+        "seed": None,
+    }
     if body == "ml-20m":
         return sizes
     accepted = f"accepted keys: {', '.join(SYNTHETIC_KEYS)} (or synthetic:ml-20m)"
@@ -140,7 +144,7 @@ def synthetic_sizes(spec: str) -> dict[str, int]:
 
 
 def synthetic_log(spec: str, seed: int = 0, test_negatives: int = TEST_NEGATIVES) -> Dataset:
-    """An ML-20M-like log at any scale (`ncf_keras.generator`), split by leave-one-out.
+    """An ML-20M-like log at any scale (`ncf_keras.data.synthetic`), split by leave-one-out.
 
     Args:
         spec: "synthetic:ml-20m" (138,493 users, 26,744 items, 20,000,263
@@ -151,24 +155,24 @@ def synthetic_log(spec: str, seed: int = 0, test_negatives: int = TEST_NEGATIVES
 
     Refuses, before drawing anything, sizes that cannot be drawn, items too few
     for `test_negatives`, and a log that would not fit in the available memory
-    (ArgumentError naming `dataset`: `generator.BYTES_PER_INTERACTION` bytes per
-    interaction, `generator.BYTES_PER_USER` per user, and the test negatives).
+    (ArgumentError naming `dataset`: `synthetic_logs.BYTES_PER_INTERACTION` bytes per
+    interaction, `synthetic_logs.BYTES_PER_USER` per user, and the test negatives).
     """
     sizes = synthetic_sizes(spec)
     users, items, interactions = sizes["users"], sizes["items"], sizes["interactions"]
-    generator.check_sizes(users, items, interactions, sizes["min_per_user"])
+    synthetic_logs.check_sizes(users, items, interactions, sizes["min_per_user"])
     if items // 2 + test_negatives > items:  # a user may hold half the items
         raise DataError(
             f"dataset {spec!r}: items={items:,} is too few for {test_negatives} test negatives "
             f"(a user may have half the items); use items >= {2 * test_negatives}"
         )
-    per_user = generator.BYTES_PER_USER + test_negatives * item_dtype(items).itemsize
+    per_user = synthetic_logs.BYTES_PER_USER + test_negatives * item_dtype(items).itemsize
     check_memory(
         "dataset",
-        interactions * generator.BYTES_PER_INTERACTION + users * per_user,
+        interactions * synthetic_logs.BYTES_PER_INTERACTION + users * per_user,
         f"{spec}'s {interactions:,} interactions of {users:,} users",
     )
-    log = generator.interaction_log(
+    log = synthetic_logs.interaction_log(
         users,
         items,
         interactions,
@@ -240,7 +244,7 @@ def from_file(
     from the first lines by `parsing.sniff_dialect`; fields may be quoted as in
     RFC 4180 ("1","2" or "a,b",x). The first line is a header when its
     rating/time fields are neither numbers nor dates, or when it names a "user"
-    or "item" column. See `ncf_keras.own_file` for the rules in full.
+    or "item" column. See `ncf_keras.data.own_file` for the rules in full.
     `seed` draws `test_negatives` (default 99) items per user.
     """
     path = Path(path)

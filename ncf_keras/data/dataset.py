@@ -15,7 +15,7 @@ everything else is training data, and every interaction counts as a positive
 
 `validation_split` holds out one more item per user, to choose epochs and
 settings on without touching the test items. Where the data come from is
-`ncf_keras.sources`.
+`ncf_keras.data.sources`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from ncf_keras.data.sampling import CHUNK, UnseenItems, item_dtype, random_stream
 from ncf_keras.errors import DataError
-from ncf_keras.sampling import CHUNK, UnseenItems, item_dtype, random_stream
 
 TEST_NEGATIVES = 99  # items each held-out item is ranked against, as in the paper
 

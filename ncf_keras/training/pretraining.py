@@ -11,10 +11,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ncf_keras.dataset import Dataset
+from ncf_keras.checks import check_fraction
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.defaults import ALPHA
 from ncf_keras.errors import DataError
 from ncf_keras.metrics import evaluate
-from ncf_keras.settings import ALPHA, check_fraction
 
 
 def load_pretrained(

@@ -6,7 +6,7 @@ The rules for a run folder `DIR` (`train --out DIR`):
   complete. So `DIR` is always absent, or a complete run: never a mix of an old
   run's files and a new one's.
 * The tool removes or replaces only what it can prove it wrote: a folder that
-  holds its marker (`ncf_keras.ownership`) and nothing but the files the
+  holds its marker (`ncf_keras.runs.ownership`) and nothing but the files the
   marker lists, unchanged. An existing `DIR` is replaced only with
   `overwrite=True` and only if it is such a run; an empty folder may be
   filled. The working directory, the home folder, `/` and every folder above
@@ -15,7 +15,7 @@ The rules for a run folder `DIR` (`train --out DIR`):
   `DIR`; then `.DIR.old` is removed. A process killed anywhere in between
   leaves both runs whole, and the next `writing` of `DIR` finishes the job
   first (`recover`) and says what it did.
-* `.DIR.lock` (`ncf_keras.locks`) keeps a second writer out while the first
+* `.DIR.lock` (`ncf_keras.runs.locks`) keeps a second writer out while the first
   lives; a lock left by a dead process is taken over.
 * A failed or interrupted write leaves `.DIR.partial` only if it holds
   something to resume from (`resumable`); `resume=True` continues from it.
@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ncf_keras import ownership
 from ncf_keras.errors import DataError
-from ncf_keras.locks import held
+from ncf_keras.runs import ownership
+from ncf_keras.runs.locks import held
 
 
 def partial_path(folder: Path) -> Path:

@@ -37,12 +37,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from ncf_keras.batches import batch_rows, served_rows
-from ncf_keras.dataset import Dataset
+from ncf_keras.checks import check_at_least
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.data.sampling import UnseenItems, random_stream
+from ncf_keras.defaults import BATCH_SIZE, NEGATIVES
 from ncf_keras.errors import DataError
 from ncf_keras.models import model_inputs
-from ncf_keras.sampling import UnseenItems, random_stream
-from ncf_keras.settings import BATCH_SIZE, NEGATIVES, check_at_least
+from ncf_keras.training.batches import batch_rows, served_rows
 
 EPOCH_STRIDE = 1 << 20  # the seed state's counter at epoch e starts at e * EPOCH_STRIDE
 

@@ -16,9 +16,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import keras
 import numpy as np
 
-from ncf_keras.dataset import Dataset
-from ncf_keras.sampling import random_stream, training_instances
-from ncf_keras.settings import BATCH_SIZE, NEGATIVES, available_memory, check_at_least, check_memory
+from ncf_keras.checks import available_memory, check_at_least, check_memory
+from ncf_keras.data.dataset import Dataset
+from ncf_keras.data.sampling import random_stream, training_instances
+from ncf_keras.defaults import BATCH_SIZE, NEGATIVES
 
 BYTES_PER_ROW = 17  # peak host memory per training row while an epoch is drawn (13 to 17 measured)
 HELD_BYTES_PER_ROW = 9  # a drawn epoch: int32 user, uint16 or int32 item, bool label

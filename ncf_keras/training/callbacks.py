@@ -24,7 +24,7 @@ from pathlib import Path
 
 import keras
 
-from ncf_keras.dataset import Dataset
+from ncf_keras.data.dataset import Dataset
 from ncf_keras.errors import Terminated, WriteError, written_as
 from ncf_keras.metrics import evaluate
 

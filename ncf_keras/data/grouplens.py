@@ -5,7 +5,7 @@
 * `movielens_csv`: ML-20M, ML-25M and ML-32M (`ml-20m.zip`, ... with
   `ratings.csv` and `movies.csv`), split the same way.
 
-The NCF paper's own split of ML-1M is in `ncf_keras.paper_split`. Both loaders
+The NCF paper's own split of ML-1M is in `ncf_keras.data.paper_split`. Both loaders
 look in the data folder first (`sources.resolve_data_dir`), and name every
 file they need, and where to put it, when a download fails.
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ncf_keras.dataset import TEST_NEGATIVES, Dataset, leave_one_out
-from ncf_keras.download import DownloadError, RemoteFile, extract_zip, fetch, offline_error
+from ncf_keras.data.dataset import TEST_NEGATIVES, Dataset, leave_one_out
+from ncf_keras.data.download import DownloadError, RemoteFile, extract_zip, fetch, offline_error
+from ncf_keras.data.parsing import Movies, read_movies, read_ratings
+from ncf_keras.data.sources import data_dir_origin, from_file, resolve_data_dir
 from ncf_keras.errors import DataError
-from ncf_keras.parsing import Movies, read_movies, read_ratings
-from ncf_keras.sources import data_dir_origin, from_file, resolve_data_dir
 
 ML_1M_ZIP = RemoteFile(
     url="https://files.grouplens.org/datasets/movielens/ml-1m.zip",

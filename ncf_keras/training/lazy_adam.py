@@ -69,7 +69,7 @@ class Table(NamedTuple):
 def attach(model: keras.Model) -> None:
     """Make `model.fit` take lazy Adam steps: `model` must be compiled with `LazyAdam`.
 
-    Every `ncf_keras.lazy.Embedding` of `model` must look up one of the model's
+    Every `ncf_keras.training.lazy_adam.Embedding` of `model` must look up one of the model's
     inputs ("user" or "item") directly, as in `ncf_keras.models`. JAX and
     TensorFlow backends only.
     """

@@ -1,6 +1,6 @@
 """Command line: `python -m ncf_keras {train,evaluate,recommend,plot} ...`.
 
-The flags, their help and defaults are in `ncf_keras.arguments`; this module
+The flags, their help and defaults are in `ncf_keras.cli.arguments`; this module
 runs the commands. Every bad input ends in one line on stderr, `error: ...`,
 and exit status 2.
 The package's errors name Python arguments (`batch_size`); this module prints
@@ -20,8 +20,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from ncf_keras import settings
-from ncf_keras.arguments import build_parser
+from ncf_keras import checks, defaults
+from ncf_keras.cli.arguments import build_parser
 from ncf_keras.errors import ArgumentError, DataError, Terminated, WriteError
 
 RESUME_HINT = "the same command with --resume continues it"
@@ -40,7 +40,7 @@ def one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def check_distribution_args(args: argparse.Namespace) -> None:
     """Refuse --distribute and the multi-host flags where they cannot work."""
-    from ncf_keras.backend import selected_backend
+    from ncf_keras.keras_startup import selected_backend
 
     multi_host = args.coordinator is not None or args.num_processes != 1
     if multi_host and (args.coordinator is None or args.distribute is None):
@@ -50,14 +50,14 @@ def check_distribution_args(args: argparse.Namespace) -> None:
             f"--distribute needs KERAS_BACKEND=jax: Keras's distribution API is "
             f"JAX-only, and this run uses {selected_backend()}"
         )
-    if args.optimizer == "lazy-adam" and selected_backend() not in settings.LAZY_ADAM_BACKENDS:
+    if args.optimizer == "lazy-adam" and selected_backend() not in defaults.LAZY_ADAM_BACKENDS:
         raise DataError(
             "--optimizer lazy-adam needs KERAS_BACKEND=jax or tensorflow; "
             f"this run uses {selected_backend()}"
         )
     if multi_host:
-        settings.check_number("coordinator_timeout", args.coordinator_timeout, 0, strict=True)
-        from ncf_keras.distribution import initialize
+        checks.check_number("coordinator_timeout", args.coordinator_timeout, 0, strict=True)
+        from ncf_keras.training.distribution import initialize
 
         initialize(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
 
@@ -128,38 +128,38 @@ def check_train_args(args: argparse.Namespace) -> bool:
         raise DataError("--pretrain-gmf and --pretrain-mlp go together, with --model neumf")
     if args.alpha is not None and not pretrained:
         raise DataError("--alpha weights pre-trained models: it needs --pretrain-gmf and -mlp")
-    recipe = settings.RECIPES.get(args.recipe, {})
+    recipe = defaults.RECIPES.get(args.recipe, {})
     if args.batch_size is None:  # None left: chosen from the data's size (`default_choice`)
         args.batch_size = recipe.get("batch_size")
     if args.lr is None:
         args.lr = recipe.get("learning_rate")
     for name in ("epochs", "factors", "batch_size", "negatives"):
         if getattr(args, name) is not None:
-            settings.check_at_least(name, getattr(args, name), 1)
-    settings.check_at_least("seed", args.seed, 0)
+            checks.check_at_least(name, getattr(args, name), 1)
+    checks.check_at_least("seed", args.seed, 0)
     if args.out.exists() and not args.out.is_dir():
         raise DataError(f"--out {args.out}: is a file, not a run folder")
-    settings.check_number("l2", args.l2)
+    checks.check_number("l2", args.l2)
     if args.lr is not None:
-        settings.check_number("learning_rate", args.lr, 0, strict=True)
+        checks.check_number("learning_rate", args.lr, 0, strict=True)
     if args.alpha is not None:
-        settings.check_fraction("alpha", args.alpha)
+        checks.check_fraction("alpha", args.alpha)
     if args.model in ("mlp", "neumf"):
-        settings.check_layers(args.layers)
+        checks.check_layers(args.layers)
     return pretrained
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from ncf_keras.atomic import check_writable
+    from ncf_keras.runs.atomic import check_writable
 
     pretrained = check_train_args(args)
     check_writable(args.out, overwrite=args.overwrite, resume=args.resume)  # before any work
     check_distribution_args(args)  # multi-host: joins the others before Keras runs anything
-    from ncf_keras.backend import import_keras_quietly
+    from ncf_keras.keras_startup import import_keras_quietly
 
     import_keras_quietly()
-    from ncf_keras.runs import load_run_model, resumable_epochs, train_run
-    from ncf_keras.sources import NAMED_DATASETS, load_dataset, resolve_data_dir
+    from ncf_keras.data.sources import NAMED_DATASETS, load_dataset, resolve_data_dir
+    from ncf_keras.runs.folder import load_run_model, resumable_epochs, train_run
 
     # The run folder records where the data came from: as absolute paths, so that
     # evaluate, recommend and pre-training find it from any directory.
@@ -190,7 +190,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         dataset,
         args.out,
         pretrained=sources,
-        alpha=settings.ALPHA if args.alpha is None else args.alpha,
+        alpha=defaults.ALPHA if args.alpha is None else args.alpha,
         factors=args.factors,
         layers=args.layers,
         l2=args.l2,
@@ -228,13 +228,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 def default_choice(args: argparse.Namespace, dataset, pretrained: bool) -> str:
     """The line that says which training settings were chosen for the data's size, or "".
 
-    `train_run` makes the same choice (`settings.training_defaults`) for the
+    `train_run` makes the same choice (`defaults.training_defaults`) for the
     settings still None here: --batch-size, --lr and --optimizer, unless given
     or set by --recipe.
     """
-    from ncf_keras.backend import selected_backend
+    from ncf_keras.keras_startup import selected_backend
 
-    chosen, auto = settings.training_defaults(
+    chosen, auto = defaults.training_defaults(
         dataset.num_users,
         dataset.num_items,
         len(dataset.train_users),
@@ -265,11 +265,11 @@ def default_choice(args: argparse.Namespace, dataset, pretrained: bool) -> str:
 
 def _load_run(run: Path, data_dir: str | None):
     """A run's metrics, its dataset and its model, with Keras imported quietly."""
-    from ncf_keras.backend import import_keras_quietly
+    from ncf_keras.keras_startup import import_keras_quietly
 
     import_keras_quietly()
-    from ncf_keras.runs import load_run_model, read_run
-    from ncf_keras.sources import load_dataset
+    from ncf_keras.data.sources import load_dataset
+    from ncf_keras.runs.folder import load_run_model, read_run
 
     metrics = read_run(run)
     config = metrics["config"]
@@ -285,7 +285,7 @@ def _load_run(run: Path, data_dir: str | None):
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.sample_users is not None:
-        settings.check_at_least("sample_users", args.sample_users, 1)
+        checks.check_at_least("sample_users", args.sample_users, 1)
     metrics, dataset, model = _load_run(args.run, args.data_dir)  # imports Keras quietly first
     from ncf_keras.metrics import evaluate, sample_users
 
@@ -301,7 +301,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
-    settings.check_at_least("top", args.top, 1)
+    checks.check_at_least("top", args.top, 1)
     metrics, dataset, model = _load_run(args.run, args.data_dir)
     from ncf_keras.recommend import recommend
 
@@ -319,11 +319,11 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from ncf_keras.backend import import_keras_quietly
+    from ncf_keras.keras_startup import import_keras_quietly
 
-    import_keras_quietly()  # ncf_keras.runs imports Keras
+    import_keras_quietly()  # ncf_keras.runs.folder imports Keras
     from ncf_keras.plots import plot_runs
-    from ncf_keras.runs import read_run
+    from ncf_keras.runs.folder import read_run
 
     plot_runs([read_run(run) for run in args.runs], args.out)
     print(f"wrote {args.out}")
