@@ -15,7 +15,7 @@ imports only the layers above it in this list:
   `keras_startup`): Keras-free names, defaults, checks and errors.
 * `data/`: datasets from a name, a synthetic spec or your own file; the
   `Dataset` form; negative sampling.
-* `models`, `metrics`, `baselines`, `recommend`, `plots`, `diagrams`: the
+* `models`, `metrics`, `baselines`, `recommendations`, `plots`, `diagrams`: the
   models and what ranks, scores and draws them.
 * `training/`: `compile_model`, `train` and what they use: batches, callbacks,
   lazy Adam, sampling on the device, many devices, pre-training.
@@ -62,7 +62,7 @@ _EXPORTS = {
     "ItemPop": "ncf_keras.baselines",
     "IALS": "ncf_keras.baselines",
     "choose_ials": "ncf_keras.baselines",
-    "recommend": "ncf_keras.recommend",
+    "recommend": "ncf_keras.recommendations",
     # pictures
     "plot_hit_rate": "ncf_keras.plots",
     "plot_runs": "ncf_keras.plots",

@@ -16,7 +16,7 @@ import pandas as pd
 from ncf_keras.data.dataset import Dataset
 from ncf_keras.defaults import LEARNING_RATE
 from ncf_keras.errors import DataError
-from ncf_keras.recommend import recommend
+from ncf_keras.recommendations import recommend
 from ncf_keras.runs.folder import load_run_model, read_run, train_run
 
 # The settings a run's config records under the same name as train_run's argument.

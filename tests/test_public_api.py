@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -40,6 +42,23 @@ def test_every_public_name_is_the_object_its_module_defines(name):
         module = importlib.import_module(ncf_keras._EXPORTS[name])
         assert value is getattr(module, name)
         assert getattr(value, "__module__", module.__name__) == module.__name__
+
+
+def test_no_module_of_the_package_hides_a_public_name():
+    """Importing a submodule sets it as its package's attribute, which PEP 562's `__getattr__`
+    never overrides: a module named like a public function (`ncf_keras/recommend.py`) would
+    replace the function once anything imported it."""
+    modules = [
+        info.name
+        for info in pkgutil.walk_packages(ncf_keras.__path__, "ncf_keras.")
+        if not info.name.endswith("__main__")
+    ]
+    for name in modules:
+        importlib.import_module(name)
+    hidden = [
+        name for name in ncf_keras._EXPORTS if isinstance(getattr(ncf_keras, name), ModuleType)
+    ]
+    assert hidden == []
 
 
 def test_an_unknown_name_is_an_attribute_error_naming_it():

@@ -303,7 +303,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_recommend(args: argparse.Namespace) -> None:
     checks.check_at_least("top", args.top, 1)
     metrics, dataset, model = _load_run(args.run, args.data_dir)
-    from ncf_keras.recommend import recommend
+    from ncf_keras.recommendations import recommend
 
     labels = [str(label) for label in dataset.user_labels]
     if args.user not in labels:

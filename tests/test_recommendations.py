@@ -6,7 +6,7 @@ import numpy as np
 from helpers import ScoreByItem, hand_dataset
 
 from ncf_keras.notebook import show_user
-from ncf_keras.recommend import recommend
+from ncf_keras.recommendations import recommend
 
 
 def test_recommend_ranks_unseen_items_by_score():
