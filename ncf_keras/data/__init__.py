@@ -2,6 +2,7 @@
 
 * `dataset`: the `Dataset` form, leave-one-out and the validation hold-out.
 * `sources`: `load_dataset`, from a name, a synthetic spec or your own file.
+* `folders`: the data folder, and how it was chosen.
 * `grouplens`, `paper_split`: GroupLens MovieLens sets, and the NCF paper's split of ML-1M.
 * `synthetic_logs`: interaction logs shaped like ML-20M, at any size.
 * `own_file`, `parsing`, `arrow_csv`, `compression`: reading a practitioner's files.

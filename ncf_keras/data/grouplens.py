@@ -6,7 +6,7 @@
   `ratings.csv` and `movies.csv`), split the same way.
 
 The NCF paper's own split of ML-1M is in `ncf_keras.data.paper_split`. Both loaders
-look in the data folder first (`sources.resolve_data_dir`), and name every
+look in the data folder first (`folders.resolve_data_dir`), and name every
 file they need, and where to put it, when a download fails.
 """
 
@@ -21,8 +21,9 @@ import pandas as pd
 
 from ncf_keras.data.dataset import TEST_NEGATIVES, Dataset, leave_one_out
 from ncf_keras.data.download import DownloadError, RemoteFile, extract_zip, fetch, offline_error
+from ncf_keras.data.folders import data_dir_origin, resolve_data_dir
+from ncf_keras.data.own_file import from_file
 from ncf_keras.data.parsing import Movies, read_movies, read_ratings
-from ncf_keras.data.sources import data_dir_origin, from_file, resolve_data_dir
 from ncf_keras.errors import DataError
 
 ML_1M_ZIP = RemoteFile(

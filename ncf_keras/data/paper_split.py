@@ -16,9 +16,9 @@ import pandas as pd
 
 from ncf_keras.data.dataset import TEST_NEGATIVES, Dataset, sorted_pairs
 from ncf_keras.data.download import DownloadError, RemoteFile, fetch, offline_error
+from ncf_keras.data.folders import data_dir_origin, resolve_data_dir
 from ncf_keras.data.grouplens import grouplens_ratings, movie_titles
 from ncf_keras.data.parsing import int_column, read_ratings, read_table
-from ncf_keras.data.sources import data_dir_origin, resolve_data_dir
 from ncf_keras.errors import ArgumentError, DataError
 
 _NCF_URL = (
