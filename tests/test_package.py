@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
 import ncf_keras
-from ncf_keras import checks, defaults, keras_startup, models
-from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras import checks, defaults, diagrams, keras_startup, models
+from ncf_keras.data.download import DownloadError
+from ncf_keras.errors import ArgumentError, DataError, NcfError, Terminated, WriteError
 from ncf_keras.training import fit
 
 
@@ -144,6 +146,22 @@ def test_keras_json_names_the_backend_when_the_variable_is_unset(monkeypatch, tm
     assert keras_startup.selected_backend() == "tensorflow"
     (tmp_path / "keras.json").write_text('{"backend": "jax"}')
     assert keras_startup.selected_backend() == "jax"
+
+
+def test_every_error_raised_on_purpose_is_an_ncf_error():
+    """One `except NcfError` catches every error the package raises on purpose, and bad
+    values stay ValueErrors; Terminated is a KeyboardInterrupt, which it must not catch."""
+    for error in (DataError, ArgumentError, WriteError, DownloadError):
+        assert issubclass(error, NcfError), error
+    assert issubclass(DataError, ValueError) and issubclass(DownloadError, DataError)
+    assert issubclass(Terminated, KeyboardInterrupt) and not issubclass(Terminated, NcfError)
+
+    class Subclassed(keras.Model):
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(NcfError, match="not a functional model"):
+        diagrams.layer_graph(Subclassed())
 
 
 def test_argument_errors_name_the_argument():
