@@ -17,6 +17,8 @@ import keras
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from ncf_keras.errors import DataError
+
 BOX_WIDTH = 1.0  # in data units; one column is BOX_WIDTH + GAP wide
 BOX_HEIGHT = 0.62
 GAP = 0.25
@@ -36,7 +38,7 @@ def layer_graph(model: keras.Model) -> dict[str, list[str]]:
     """{layer name: names of the layers it takes input from}, in `model.layers` order."""
     config = model.get_config()
     if "layers" not in config:
-        raise ValueError(f"{model.name}: not a functional model; cannot read its layer graph")
+        raise DataError(f"{model.name}: not a functional model; cannot read its layer graph")
     graph = {}
     for layer in config["layers"]:
         parents = []

@@ -1,4 +1,9 @@
-"""The exceptions the package raises for bad data or bad arguments, and `written_as`."""
+"""The exceptions the package raises for bad data or bad arguments, and `written_as`.
+
+Every error raised on purpose is an `NcfError`: `DataError` (bad input),
+`ArgumentError` and `WriteError` (both DataErrors), and `download.DownloadError`
+(a DataError too). `Terminated` is not one: it is a KeyboardInterrupt.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-class DataError(ValueError):
+class NcfError(Exception):
+    """The base of every error this package raises on purpose; catch it to catch them all.
+
+    Its message is one line that says what is wrong and how to fix it, fit to be
+    shown as it is.
+    """
+
+
+class DataError(NcfError, ValueError):
     """Bad input: a missing, corrupt or malformed file, or an impossible setting.
 
     The message is one line that names the file, line or value at fault, so the
-    CLI can print it as it is.
+    CLI can print it as it is. A ValueError too, as bad values have always been.
     """
 
 
@@ -64,5 +77,6 @@ def written_as(path: str | Path, partial: str | Path) -> Iterator[None]:
 class Terminated(KeyboardInterrupt):
     """SIGTERM (`timeout`, schedulers, containers), raised where Ctrl-C raises KeyboardInterrupt.
 
-    A KeyboardInterrupt, so that every clean-up that runs for Ctrl-C runs for it too.
+    A KeyboardInterrupt, so that every clean-up that runs for Ctrl-C runs for it too,
+    and not an `NcfError`: `except NcfError` must not swallow a request to stop.
     """

@@ -34,8 +34,8 @@ def reuse_freed_memory() -> bool:
     buffers afresh: tens of MiB at large batches. By default glibc maps fresh
     pages for every block above 32 MiB and for blocks in a thread's own arena,
     and unmaps them when they are freed, so every step faults its pages in
-    again: with ML-20M-sized tables at batch 16,384, 10k page faults per step
-    and 40% of the fit's time in the kernel. This serves blocks of up to 256 MiB
+    again, and large-batch fits spend much of their time in the kernel
+    (benchmarks/README.md, *Reusing freed memory*). This serves blocks of up to 256 MiB
     from one heap (`M_MMAP_THRESHOLD`, `M_ARENA_MAX` 1) and keeps up to 256 MiB
     of freed memory (`M_TRIM_THRESHOLD`), so the steps reuse their pages.
     Larger blocks, such as the 400 MB of user ids in an ML-20M-sized epoch's
@@ -107,7 +107,7 @@ def import_keras_quietly() -> None:
     """Import Keras and start its backend with native start-up lines hidden.
 
     First has glibc keep freed memory for reuse (`reuse_freed_memory`), which
-    makes large-batch steps on the CPU up to 1.7 times faster.
+    makes large-batch steps on the CPU faster.
 
     Raises DataError, before anything is imported, when the backend named by
     `$KERAS_BACKEND` is not installed (`require_backend`).

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
+import keras
 import pytest
 
-from ncf_keras import checks, defaults, keras_startup, models
-from ncf_keras.errors import ArgumentError, DataError
+import ncf_keras
+from ncf_keras import checks, defaults, diagrams, keras_startup, models
+from ncf_keras.data.download import DownloadError
+from ncf_keras.errors import ArgumentError, DataError, NcfError, Terminated, WriteError
 from ncf_keras.training import fit
 
 
@@ -143,6 +148,22 @@ def test_keras_json_names_the_backend_when_the_variable_is_unset(monkeypatch, tm
     assert keras_startup.selected_backend() == "jax"
 
 
+def test_every_error_raised_on_purpose_is_an_ncf_error():
+    """One `except NcfError` catches every error the package raises on purpose, and bad
+    values stay ValueErrors; Terminated is a KeyboardInterrupt, which it must not catch."""
+    for error in (DataError, ArgumentError, WriteError, DownloadError):
+        assert issubclass(error, NcfError), error
+    assert issubclass(DataError, ValueError) and issubclass(DownloadError, DataError)
+    assert issubclass(Terminated, KeyboardInterrupt) and not issubclass(Terminated, NcfError)
+
+    class Subclassed(keras.Model):
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(NcfError, match="not a functional model"):
+        diagrams.layer_graph(Subclassed())
+
+
 def test_argument_errors_name_the_argument():
     with pytest.raises(ArgumentError) as error:
         checks.check_number("l2", float("nan"))
@@ -150,3 +171,166 @@ def test_argument_errors_name_the_argument():
     with pytest.raises(ArgumentError, match=r"^lr must be > 0, got 0"):
         checks.check_number("lr", 0, 0, strict=True)
     assert checks.check_number("lr", 0.5, 0, strict=True) == 0.5
+
+
+PACKAGE = Path(ncf_keras.__file__).parent
+# The layers of the dependency rule, lowest first: a module imports its own layer or lower.
+FOUNDATION = ("errors", "checks", "defaults", "digests", "paper_results", "keras_startup")
+MODEL_LEVEL = ("models", "metrics", "baselines", "recommend", "plots", "diagrams")
+LAYERS = {
+    **dict.fromkeys(FOUNDATION, 0),
+    "data": 1,
+    **dict.fromkeys(MODEL_LEVEL, 2),
+    "training": 3,
+    "runs": 4,
+    "notebook": 5,  # may use every layer but the CLI
+    "cli": 6,
+    "__main__": 7,
+}
+DATA_MAY_IMPORT = ("errors", "checks", "defaults", "digests")  # and data/ itself
+KNOWN_EDGES = {
+    ("ncf_keras.models", "ncf_keras.training.lazy_adam"),  # removed by branch hooks
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> dict[str, Path]:
+    """Every module of ncf_keras by dotted name, packages by their __init__.py."""
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported_modules(name: str, source: str, modules: dict[str, Path]) -> set[str]:
+    """The ncf_keras modules that module `name`, of code `source`, imports anywhere,
+    inside functions too.
+
+    `from A import B` counts as an import of module A.B where that is a module,
+    else of A; relative imports are resolved against the module's package.
+    """
+    is_package = modules.get(name, Path()).name == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        found.update(t for t in targets if t in modules and t != name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the ncf_keras modules it imports, for every module of the package."""
+    modules = package_modules()
+    return {
+        name: imported_modules(name, path.read_text(), modules) for name, path in modules.items()
+    }
+
+
+def layer(module: str) -> tuple[str, int]:
+    """The module's part of the package ("data", "models", ...) and its layer."""
+    part = module.split(".")[1]
+    if part not in LAYERS:
+        pytest.fail(f"{module}: in no layer of the dependency rule; add it to LAYERS")
+    return part, LAYERS[part]
+
+
+def cycle_in(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph`, as the modules along it, or None (depth-first search)."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        path.append(module)
+        for target in sorted(graph[module]):
+            cycle = visit(target)
+            if cycle:
+                return cycle
+        path.pop()
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        cycle = visit(module)
+        if cycle:
+            return cycle
+    return None
+
+
+def test_import_graph_reads_every_form_of_import():
+    """The graph sees imports inside functions, `from package import module`, relative
+    imports, and a from-import of a name (the module that holds it)."""
+    graph = import_graph()
+    assert "ncf_keras.data.grouplens" in graph["ncf_keras.data.sources"]  # from data import x
+    assert "ncf_keras.data.sources" in graph["ncf_keras.cli.main"]  # inside a function
+    assert "ncf_keras" in graph["ncf_keras.runs.ownership"]  # from ncf_keras import __version__
+    source = (
+        "from . import folders\n"
+        "from .dataset import Dataset\n"
+        "def f():\n"
+        "    from .. import errors\n"
+        "    import ncf_keras.data.sampling\n"
+    )
+    found = imported_modules("ncf_keras.data.fake", source, package_modules())
+    assert found == {
+        "ncf_keras.data.folders",
+        "ncf_keras.data.dataset",
+        "ncf_keras.errors",
+        "ncf_keras.data.sampling",
+    }
+    assert cycle_in({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_import_cycles():
+    """No module imports itself through others, counting imports inside functions."""
+    cycle = cycle_in(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_imports_follow_the_dependency_rule():
+    """foundation <- data <- (models, metrics, ...) <- training <- runs <- cli; data/ imports
+    only errors, checks, defaults and digests besides itself (GUIDE.md)."""
+    broken = []
+    for module, targets in import_graph().items():
+        if module == "ncf_keras":
+            continue  # the public API may gather every layer; its cycles are checked above
+        part, rank = layer(module)
+        for target in sorted(targets):
+            if (module, target) in KNOWN_EDGES:
+                continue
+            target_part, target_rank = layer(target) if target != "ncf_keras" else ("", 0)
+            allowed = target_rank <= rank
+            if part == "data":
+                allowed = target_part in ("data", *DATA_MAY_IMPORT)
+            if not allowed:
+                broken.append(f"{module} -> {target}")
+    assert not broken, "imports against the dependency rule: " + ", ".join(broken)
+
+
+def test_loading_data_imports_no_backend():
+    """The data layer, and loading the synthetic dataset, import no Keras or backend:
+    `download` imports Keras only inside the function that downloads."""
+    out = run_python(
+        "import sys\n"
+        "import ncf_keras.data.sources, ncf_keras.data.grouplens, ncf_keras.data.paper_split\n"
+        "ncf_keras.data.sources.load_dataset('synthetic')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('keras', 'tensorflow', 'jax', 'torch')))"
+    )
+    assert out == "[]"

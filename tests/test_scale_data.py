@@ -302,7 +302,7 @@ def test_test_negatives_must_be_positive():
 def test_cli_records_test_negatives_and_evaluate_rebuilds_them(tmp_path, capsys):
     from helpers import train_args
 
-    from ncf_keras.cli.main import main as cli
+    from ncf_keras.cli import main as cli
 
     run = tmp_path / "run"
     spec = "synthetic:users=30,items=400,interactions=900"

@@ -13,7 +13,6 @@ from helpers import listing, md5_of, sha256_of, write_table, zip_bytes
 from ncf_keras.data import grouplens
 from ncf_keras.data.download import RemoteFile
 from ncf_keras.data.paper_split import movielens_1m_ncf
-from ncf_keras.data.parsing import read_movies
 
 TEST_NEGATIVES = 99
 NUM_USERS, NUM_MOVIES = 6, 130
@@ -177,7 +176,7 @@ def test_a_ratings_dat_of_other_data_is_not_used(tmp_path, world, no_download):
 def test_read_movies_keeps_the_genres(tmp_path, world):
     path = tmp_path / "movies.dat"
     path.write_bytes(world.movies_dat() + b"7::Toy Story (1995)::Animation|Children's\n")
-    movies = read_movies(path)
+    movies = grouplens.read_movies(path)
     assert movies[7] == "Toy Story (1995)"
     assert movies[3] == movie_title(3)
     assert movies.genres[7] == ("Animation", "Children's")

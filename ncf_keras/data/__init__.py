@@ -1,7 +1,9 @@
 """Data: where interactions come from, and the `Dataset` form the rest of the package uses.
 
 * `dataset`: the `Dataset` form, leave-one-out and the validation hold-out.
+* `interaction_log`: a raw log made fit to split: ids, duplicates, short users, time order.
 * `sources`: `load_dataset`, from a name, a synthetic spec or your own file.
+* `folders`: the data folder, and how it was chosen.
 * `grouplens`, `paper_split`: GroupLens MovieLens sets, and the NCF paper's split of ML-1M.
 * `synthetic_logs`: interaction logs shaped like ML-20M, at any size.
 * `own_file`, `parsing`, `arrow_csv`, `compression`: reading a practitioner's files.

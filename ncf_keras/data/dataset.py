@@ -2,16 +2,8 @@
 
 Leave-one-out, as in the paper: a user's latest interaction is the test item,
 everything else is training data, and every interaction counts as a positive
-(ratings are binarised to 1). Rules for messy data:
-
-* **Time order**: by timestamp (or order column); equal timestamps, or no
-  timestamp column at all, fall back to file order, the later line being later.
-* **Duplicate (user, item) pairs** are collapsed into one interaction at the time
-  of the latest occurrence, with a warning. So a test item never reappears in train.
-* **Users with fewer than 2 interactions** cannot give both a training and a test
-  item: they are dropped, with a warning that counts them.
-* **Ids** are renumbered 0.. in order of first appearance; `user_labels` and
-  `item_labels` keep the original ids.
+(ratings are binarised to 1). The rules for messy logs (time order, duplicate
+pairs, users with a single interaction, ids) are in `ncf_keras.data.interaction_log`.
 
 `validation_split` holds out one more item per user, to choose epochs and
 settings on without touching the test items. Where the data come from is
@@ -21,13 +13,12 @@ settings on without touching the test items. Where the data come from is
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 
+from ncf_keras.data.interaction_log import latest_items, numbered_log, order_key
 from ncf_keras.data.sampling import CHUNK, UnseenItems, item_dtype, random_stream
 from ncf_keras.errors import DataError
 
@@ -130,7 +121,7 @@ class Dataset:
 
     @cached_property
     def _content_sha256(self) -> str:
-        """The hex SHA-256 of `fingerprint`, computed once: about 0.3 s at ML-20M's size."""
+        """The hex SHA-256 of `fingerprint`, computed once: it reads every id and pair."""
         digest = hashlib.sha256()
         digest.update(np.array([self.num_users, self.num_items], np.int64).tobytes())
         for array in (self.train_users, self.train_items, self.test_items):
@@ -167,7 +158,7 @@ def leave_one_out(
         seed: seeds the test negatives, drawn uniformly without repeats from
             the items the user never interacted with (train or test).
         item_titles: original item id -> title, where known; a
-            `parsing.Movies` brings the genres too (its `.genres`).
+            `grouplens.Movies` brings the genres too (its `.genres`).
         test_negatives: items each held-out item is ranked against (default
             99, as in the paper; MLPerf uses 999).
 
@@ -179,77 +170,19 @@ def leave_one_out(
     users, items = np.asarray(users), np.asarray(items)
     if not len(users):
         raise DataError(f"{name}: no interactions")
-    order = None if order is None else _order_key(np.asarray(order))
-    user_idx, user_labels = pd.factorize(users)
-    item_idx, item_labels = pd.factorize(items)
+    order = None if order is None else order_key(np.asarray(order))
+    user_idx, item_idx, user_labels, item_labels, order, seen = numbered_log(
+        name, users, items, order
+    )
     num_users, num_items = len(user_labels), len(item_labels)
-    keys = user_idx.astype(np.int64) * num_items + item_idx
-    seen = _distinct(keys)  # each (user, item) once, sorted by user, then item
-    keep = None
-    if len(seen) < len(users):
-        warnings.warn(
-            f"{name}: collapsed {len(users) - len(seen):,} duplicate (user, item) rows "
-            "into their latest occurrence",
-            stacklevel=2,
-        )
-        keep = _latest_occurrences(keys, order)
-    del keys
-    few = np.bincount(seen // num_items, minlength=num_users) < 2
-    if few.any():
-        warnings.warn(
-            f"{name}: dropped {int(few.sum()):,} users with fewer than 2 "
-            "interactions (leave-one-out needs one to train on and one to test)",
-            stacklevel=2,
-        )
-        keep = ~few[user_idx] if keep is None else keep & ~few[user_idx]
-        if not keep.any():
-            raise DataError(f"{name}: no user has 2 or more interactions")
-    if keep is not None:  # renumber what is left, still in order of first appearance
-        user_idx, first = pd.factorize(user_idx[keep])
-        user_labels = user_labels[first]
-        item_idx, first = pd.factorize(item_idx[keep])
-        item_labels = item_labels[first]
-        order = None if order is None else order[keep]
-        num_users, num_items = len(user_labels), len(item_labels)
-        seen = np.sort(user_idx.astype(np.int64) * num_items + item_idx)
-        del keep
-
-    # Each user's latest row: the largest order, then the largest line among those.
-    # Duplicates need no sorting: the latest row is the latest occurrence of its pair.
-    line = np.arange(len(user_idx))
-    if order is not None:
-        top = np.full(num_users, order.min(), order.dtype)
-        np.maximum.at(top, user_idx, order)
-        line = np.flatnonzero(order == top[user_idx])
-    last = np.zeros(num_users, np.int64)
-    np.maximum.at(last, user_idx[line], line)
-    test_items = item_idx[last].astype(np.int32)
-    del user_idx, item_idx, line, order
-
-    is_test = np.zeros(len(seen), bool)
-    is_test[np.searchsorted(seen, np.arange(num_users) * num_items + test_items)] = True
-    train = seen[~is_test]
-    train_users = (train // num_items).astype(np.int32)
-    train_items = (train % num_items).astype(np.int32)
-    del train, is_test
+    test_items = latest_items(user_idx, item_idx, order, num_users)
+    del user_idx, item_idx, order
+    train_users, train_items = _without_test_items(seen, test_items, num_users, num_items)
     unseen = UnseenItems.from_sorted_keys(seen, num_users, num_items)
     del seen
-    short = np.flatnonzero(unseen.num_unseen < test_negatives)
-    if len(short):
-        raise DataError(
-            f"{name}: user {user_labels[short[0]]} has only {unseen.num_unseen[short[0]]} items "
-            f"it never interacted with; the test protocol needs {test_negatives}"
-        )
-    rng = random_stream(seed, "split")
-    negatives = unseen.sample_distinct(
-        np.arange(num_users), test_negatives, rng, item_dtype(num_items)
-    )
+    negatives = _test_negatives(name, unseen, user_labels, test_negatives, seed, num_items)
     del unseen
-    titles = genres = None
-    if item_titles is not None:
-        titles = np.array([item_titles.get(label, f"item {label}") for label in item_labels])
-    if getattr(item_titles, "genres", None) is not None:
-        genres = np.array(["|".join(item_titles.genres.get(label, ())) for label in item_labels])
+    titles, genres = _titles_and_genres(item_titles, item_labels)
     return Dataset(
         name,
         num_users,
@@ -263,6 +196,52 @@ def leave_one_out(
         titles,
         genres,
     )
+
+
+def _without_test_items(
+    seen: np.ndarray, test_items: np.ndarray, num_users: int, num_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training pairs (users, items), int32 each: the sorted keys `seen`
+    (user * num_items + item) less each user's test item."""
+    is_test = np.zeros(len(seen), bool)
+    is_test[np.searchsorted(seen, np.arange(num_users) * num_items + test_items)] = True
+    train = seen[~is_test]
+    return (train // num_items).astype(np.int32), (train % num_items).astype(np.int32)
+
+
+def _test_negatives(
+    name: str,
+    unseen: UnseenItems,
+    user_labels: np.ndarray,
+    test_negatives: int,
+    seed: int,
+    num_items: int,
+) -> np.ndarray:
+    """shape (num_users, test_negatives) of `item_dtype(num_items)`: for each user,
+    distinct items it never interacted with, drawn from `seed`. DataError naming the
+    first user with too few such items."""
+    short = np.flatnonzero(unseen.num_unseen < test_negatives)
+    if len(short):
+        raise DataError(
+            f"{name}: user {user_labels[short[0]]} has only {unseen.num_unseen[short[0]]} items "
+            f"it never interacted with; the test protocol needs {test_negatives}"
+        )
+    rng = random_stream(seed, "split")
+    users = np.arange(len(user_labels))
+    return unseen.sample_distinct(users, test_negatives, rng, item_dtype(num_items))
+
+
+def _titles_and_genres(
+    item_titles: dict | None, item_labels: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each item's title (its label where unknown) and genres joined by "|", str arrays
+    of shape (num_items,), or None where `item_titles` (or its `.genres`) is None."""
+    titles = genres = None
+    if item_titles is not None:
+        titles = np.array([item_titles.get(label, f"item {label}") for label in item_labels])
+    if getattr(item_titles, "genres", None) is not None:
+        genres = np.array(["|".join(item_titles.genres.get(label, ())) for label in item_labels])
+    return titles, genres
 
 
 def _first_user_with_item_in(seen: np.ndarray, items: np.ndarray, num_items: int) -> int | None:
@@ -292,36 +271,6 @@ def _first_user_with_item_in(seen: np.ndarray, items: np.ndarray, num_items: int
         if len(hits):
             return int(hits[0] // num_items)
     return None
-
-
-def _distinct(keys: np.ndarray) -> np.ndarray:
-    """The distinct values of int64 `keys`, sorted: np.unique without its hash
-    table, which is some 50 times slower on 20M keys (NumPy 2.4)."""
-    keys = np.sort(keys)
-    return keys[np.append(True, keys[1:] != keys[:-1])] if len(keys) else keys
-
-
-def _latest_occurrences(keys: np.ndarray, order: np.ndarray | None) -> np.ndarray:
-    """bool, shape (n,): whether each row is the latest of the rows with its key,
-    by `order` (None: file order), ties by file order. Two stable sorts."""
-    rows = np.arange(len(keys)) if order is None else np.argsort(order, kind="stable")
-    rows = rows[np.argsort(keys[rows], kind="stable")]  # by key, then order, then line
-    sorted_keys = keys[rows]
-    latest = np.zeros(len(keys), bool)
-    latest[rows[np.append(sorted_keys[1:] != sorted_keys[:-1], True)]] = True
-    return latest
-
-
-def _order_key(order: np.ndarray) -> np.ndarray:
-    """Times as numbers that sort the same: numbers as they are, datetimes as int64,
-    anything else (e.g. ISO strings) by its rank."""
-    if order.dtype.kind in "iuf":
-        return order
-    if order.dtype.kind in "mM":
-        return order.view(np.int64)
-    if order.dtype.kind == "b":
-        return order.astype(np.int8)
-    return np.unique(order, return_inverse=True)[1].reshape(-1)
 
 
 def validation_split(dataset: Dataset, seed: int = 0) -> Dataset:

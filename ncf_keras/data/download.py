@@ -20,8 +20,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import keras
-
 from ncf_keras.digests import file_digest
 from ncf_keras.errors import DataError, WriteError, written_as
 
@@ -105,7 +103,12 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
 
 
 def _download(remote: RemoteFile, tmp: Path, folder: Path) -> Path:
-    """`keras.utils.get_file` into `tmp`, its failures turned into one-line DataErrors."""
+    """`keras.utils.get_file` into `tmp`, its failures turned into one-line DataErrors.
+
+    Keras is imported here, not at the top, so that loading data imports no backend.
+    """
+    import keras
+
     try:
         return Path(
             keras.utils.get_file(

@@ -9,6 +9,7 @@ Delimited text (comma, semicolon, tab or whitespace; plain or packed as
 * by name, `columns="user=COL,item=COL[,time=COL]"` (`--columns`): columns of a
   header line (or a Parquet file's schema), in any order; the others are ignored.
 
+`from_file` reads such a file and splits it by leave-one-out into a `Dataset`.
 Ids are labels, read exactly as written (`parsing.exact_ids`); times are
 numbers or ISO 8601 dates (`parsing.time_column`). Every fault is a one-line
 DataError naming the file and the line, or the row of a Parquet file.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ncf_keras.data.compression import CORRUPT, corrupt, open_bytes, packing
+from ncf_keras.data.dataset import TEST_NEGATIVES, Dataset, leave_one_out
 from ncf_keras.data.parsing import (
     SNIFF_LINES,
     Dialect,
@@ -62,6 +65,39 @@ def parse_columns(spec: str) -> dict[str, str]:
     if len(set(picked.values())) < len(picked):
         raise ArgumentError("columns", f"{spec!r} names one column for two roles")
     return picked
+
+
+def from_file(
+    path: str | os.PathLike,
+    seed: int = 0,
+    name: str | None = None,
+    item_titles: dict | None = None,
+    test_negatives: int = TEST_NEGATIVES,
+    columns: str | None = None,
+) -> Dataset:
+    """The user's own interactions: delimited text (plain, .gz, .bz2, .xz or a one-file
+    .zip) or Parquet, with or without header.
+
+    Columns, by position: user, item, then optionally rating and timestamp.
+    With a header, a third column named like a time or order ("timestamp",
+    "time", "date", "order", "seq", ...) is the time, and so is one of ISO
+    dates; otherwise the third is the rating. `columns="user=COL,item=COL[,time=COL]"`
+    picks columns by their header names instead, ignoring the others. Times are
+    numbers or ISO 8601 dates (with UTC offsets on all or none).
+    The rating is checked to be a number and then ignored: every row is one
+    interaction. Without a time column, file order is time order. Ids are
+    labels, exactly as written: "007", "7", "NA" and 2**63 are four users.
+
+    The separator (comma, semicolon, tab, or runs of spaces and tabs) is told
+    from the first lines by `parsing.sniff_dialect`; fields may be quoted as in
+    RFC 4180 ("1","2" or "a,b",x). The first line is a header when its
+    rating/time fields are neither numbers nor dates, or when it names a "user"
+    or "item" column. See this module's docstring for the rules in full.
+    `seed` draws `test_negatives` (default 99) items per user.
+    """
+    path = Path(path)
+    users, items, order = read_interactions(path, columns)
+    return leave_one_out(name or path.name, users, items, order, seed, item_titles, test_negatives)
 
 
 def read_interactions(path: str | Path, columns: str | None = None) -> Interactions:

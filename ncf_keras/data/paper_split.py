@@ -16,9 +16,9 @@ import pandas as pd
 
 from ncf_keras.data.dataset import TEST_NEGATIVES, Dataset, sorted_pairs
 from ncf_keras.data.download import DownloadError, RemoteFile, fetch, offline_error
-from ncf_keras.data.grouplens import grouplens_ratings, movie_titles
-from ncf_keras.data.parsing import int_column, read_ratings, read_table
-from ncf_keras.data.sources import data_dir_origin, resolve_data_dir
+from ncf_keras.data.folders import data_dir_origin, resolve_data_dir
+from ncf_keras.data.grouplens import grouplens_ratings, movie_titles, read_ratings
+from ncf_keras.data.parsing import int_column, read_table
 from ncf_keras.errors import ArgumentError, DataError
 
 _NCF_URL = (
@@ -68,22 +68,7 @@ def movielens_1m_ncf(
             f"got {test_negatives}; use ml-1m to draw another number",
         )
     folder = resolve_data_dir(data_dir) / "ml-1m-ncf"
-    paths = {}
-    for key, remote in NCF_FILES.items():
-        try:
-            paths[key] = fetch(remote, folder)
-        except DownloadError as error:  # offline, most likely: name every missing file
-            missing = [r.filename for r in NCF_FILES.values() if not (folder / r.filename).exists()]
-            raise offline_error(
-                "ml-1m-ncf",
-                folder.parent,
-                data_dir_origin(data_dir),
-                ", ".join(f"ml-1m-ncf/{name}" for name in missing),
-                error,
-                "put them (folder Data/ of github.com/hexiangnan/neural_collaborative_filtering) "
-                "into {folder}/ml-1m-ncf/ yourself",
-            ) from None
-
+    paths = _fetched(folder, data_dir)
     train = read_table(paths["train"], str(paths["train"]), "\t", 4, numeric=(0, 1))
     test = read_table(paths["test"], str(paths["test"]), "\t", 4, numeric=(0, 1))
     negative = read_table(
@@ -93,42 +78,11 @@ def movielens_1m_ncf(
         1 + TEST_NEGATIVES,
         numeric=tuple(range(1, 1 + TEST_NEGATIVES)),
     )
-    train_users = int_column(train, 0, str(paths["train"]))
-    train_items = int_column(train, 1, str(paths["train"]))
-    test_users = int_column(test, 0, str(paths["test"]))
-    test_items = int_column(test, 1, str(paths["test"]))
-    pairs = negative[0].astype(str).str.extract(r"^\((\d+),(\d+)\)$")
-    if pairs.isna().any(axis=None):
-        row = int(np.argmax(pairs.isna().any(axis=1).to_numpy()))
-        raise DataError(
-            f"{paths['negative']}: line {row + 1}: expected '(user,item)' first, "
-            f"saw {negative[0].iloc[row]!r}"
-        )
-    negatives = np.stack(
-        [int_column(negative, c, str(paths["negative"])) for c in range(1, 1 + TEST_NEGATIVES)],
-        axis=1,
-    )
-
+    train_users, train_items = _user_item_columns(train, paths["train"])
+    test_users, test_items = _user_item_columns(test, paths["test"])
+    pairs, negatives = _negatives_and_their_pairs(negative, paths["negative"])
+    _check_split(paths, train_users, train_items, test_users, test_items, pairs)
     num_users = len(test_users)
-    if not np.array_equal(test_users, np.arange(num_users)):
-        row = int(np.argmax(test_users != np.arange(num_users)))
-        raise DataError(
-            f"{paths['test']}: line {row + 1}: expected user {row}, "
-            f"saw {test_users[row]} (one test row per user, in order)"
-        )
-    if not (
-        np.array_equal(pairs[0].astype(np.int64), test_users)
-        and np.array_equal(pairs[1].astype(np.int64), test_items)
-    ):
-        raise DataError(f"{paths['negative']}: its (user,item) pairs differ from {paths['test']}")
-    if train_users.max() >= num_users:
-        row = int(np.argmax(train_users >= num_users))
-        raise DataError(
-            f"{paths['train']}: line {row + 1}: user {train_users[row]} has no test row"
-        )
-    keys = np.unique(train_users * (1 << 32) + train_items, return_counts=True)[1]
-    if (keys > 1).any():
-        raise DataError(f"{paths['train']}: contains duplicate (user, item) pairs")
     num_items = int(max(train_items.max(), test_items.max(), negatives.max())) + 1
 
     pairs = np.concatenate([train_users, test_users]), np.concatenate([train_items, test_items])
@@ -149,6 +103,89 @@ def movielens_1m_ncf(
         item_titles,
         item_genres,
     )
+
+
+def _fetched(folder: Path, data_dir: str | os.PathLike | None) -> dict[str, Path]:
+    """The paper's three files in `folder` ({"train", "test", "negative"}: path), each
+    downloaded and verified where missing; one DataError naming every missing file
+    when a download fails (offline, most likely).
+
+    Args:
+        folder: the `ml-1m-ncf` folder of the data folder.
+        data_dir: the data folder as given, for the error (see `folders.data_dir_origin`).
+    """
+    paths = {}
+    for key, remote in NCF_FILES.items():
+        try:
+            paths[key] = fetch(remote, folder)
+        except DownloadError as error:
+            missing = [r.filename for r in NCF_FILES.values() if not (folder / r.filename).exists()]
+            raise offline_error(
+                "ml-1m-ncf",
+                folder.parent,
+                data_dir_origin(data_dir),
+                ", ".join(f"ml-1m-ncf/{name}" for name in missing),
+                error,
+                "put them (folder Data/ of github.com/hexiangnan/neural_collaborative_filtering) "
+                "into {folder}/ml-1m-ncf/ yourself",
+            ) from None
+    return paths
+
+
+def _user_item_columns(table: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The user and item columns (the first two) of a `.rating` file, as integers."""
+    return int_column(table, 0, str(path)), int_column(table, 1, str(path))
+
+
+def _negatives_and_their_pairs(
+    negative: pd.DataFrame, path: Path
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Of the `.test.negative` file: its "(user,item)" pairs, a DataFrame of two text
+    columns 0 and 1, and its negatives, int shape (users, TEST_NEGATIVES).
+    DataError naming the line whose first field is no such pair."""
+    pairs = negative[0].astype(str).str.extract(r"^\((\d+),(\d+)\)$")
+    if pairs.isna().any(axis=None):
+        row = int(np.argmax(pairs.isna().any(axis=1).to_numpy()))
+        raise DataError(
+            f"{path}: line {row + 1}: expected '(user,item)' first, saw {negative[0].iloc[row]!r}"
+        )
+    negatives = np.stack(
+        [int_column(negative, c, str(path)) for c in range(1, 1 + TEST_NEGATIVES)], axis=1
+    )
+    return pairs, negatives
+
+
+def _check_split(
+    paths: dict[str, Path],
+    train_users: np.ndarray,
+    train_items: np.ndarray,
+    test_users: np.ndarray,
+    test_items: np.ndarray,
+    pairs: pd.DataFrame,
+) -> None:
+    """DataError, naming the file and line, unless the files agree: one test row per
+    user, in order; the negatives' (user,item) pairs are the test rows; every
+    training user has a test row; no training pair twice."""
+    num_users = len(test_users)
+    if not np.array_equal(test_users, np.arange(num_users)):
+        row = int(np.argmax(test_users != np.arange(num_users)))
+        raise DataError(
+            f"{paths['test']}: line {row + 1}: expected user {row}, "
+            f"saw {test_users[row]} (one test row per user, in order)"
+        )
+    if not (
+        np.array_equal(pairs[0].astype(np.int64), test_users)
+        and np.array_equal(pairs[1].astype(np.int64), test_items)
+    ):
+        raise DataError(f"{paths['negative']}: its (user,item) pairs differ from {paths['test']}")
+    if train_users.max() >= num_users:
+        row = int(np.argmax(train_users >= num_users))
+        raise DataError(
+            f"{paths['train']}: line {row + 1}: user {train_users[row]} has no test row"
+        )
+    keys = np.unique(train_users * (1 << 32) + train_items, return_counts=True)[1]
+    if (keys > 1).any():
+        raise DataError(f"{paths['train']}: contains duplicate (user, item) pairs")
 
 
 def _ncf_titles(

@@ -154,7 +154,33 @@ def read_table(
         df = read_with_arrow(source, *args)
         if df is not None:
             return df
-    options = dict(
+    options = _read_csv_options(sep, header, text)
+    try:
+        if isinstance(source, (str, Path)):
+            with open_bytes(source) as stream:
+                df = pd.read_csv(stream, **options)
+        else:
+            df = pd.read_csv(source, **options)
+    except pd.errors.ParserError as e:
+        raise _parser_error(e, label, fields, header) from None
+    except pd.errors.EmptyDataError:
+        what = "has a header line but no data rows" if header else "is empty"
+        raise DataError(f"{label}: the file {what}") from None
+    except UnicodeDecodeError:
+        line = first_non_utf8_line(source)
+        raise DataError(f"{label}: line {line}: not UTF-8 text; save it as UTF-8") from None
+    except CORRUPT as e:
+        raise corrupt(
+            label, packing(source) if isinstance(source, (str, Path)) else None, e
+        ) from None
+    return _checked(df, label, fields, header, numeric, keep)
+
+
+def _read_csv_options(sep: str | Dialect, header: bool, text: tuple[int, ...]) -> dict:
+    """`pd.read_csv`'s options for `read_table`: its C parser, no header row kept, only
+    empty fields missing, the `text` columns as str objects, quotes as `sep` says."""
+    dialect = sep if isinstance(sep, Dialect) else None
+    return dict(
         sep=dialect.sep if dialect else sep,
         header=None,
         skiprows=int(header),
@@ -168,37 +194,24 @@ def read_table(
         skipinitialspace=dialect.skipinitialspace if dialect else False,
         decimal=dialect.decimal if dialect else ".",
     )
-    try:
-        if isinstance(source, (str, Path)):
-            with open_bytes(source) as stream:
-                df = pd.read_csv(stream, **options)
-        else:
-            df = pd.read_csv(source, **options)
-    except pd.errors.ParserError as e:
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
-        if m:
-            line, saw = int(m[2]), int(m[3])
-            if int(m[1]) != fields:  # pandas took the count from the first line: it is at fault
-                line, saw = 1 + int(header), int(m[1])
-            raise DataError(f"{label}: line {line}: expected {fields} fields, saw {saw}") from None
-        m = re.search(r"EOF inside string starting at row (\d+)", str(e))
-        if m:
-            raise DataError(
-                f"{label}: line {int(m[1]) + 1}: a quoted field is never closed; "
-                'close it with " or remove its opening "'
-            ) from None
-        raise DataError(f"{label}: cannot parse ({e})") from None
-    except pd.errors.EmptyDataError:
-        what = "has a header line but no data rows" if header else "is empty"
-        raise DataError(f"{label}: the file {what}") from None
-    except UnicodeDecodeError:
-        line = first_non_utf8_line(source)
-        raise DataError(f"{label}: line {line}: not UTF-8 text; save it as UTF-8") from None
-    except CORRUPT as e:
-        raise corrupt(
-            label, packing(source) if isinstance(source, (str, Path)) else None, e
-        ) from None
-    return _checked(df, label, fields, header, numeric, keep)
+
+
+def _parser_error(error: pd.errors.ParserError, label: str, fields: int, header: bool) -> DataError:
+    """pandas' parser error as one line naming the file and line: a wrong field count,
+    a quote never closed, or else pandas' own words."""
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+    if m:
+        line, saw = int(m[2]), int(m[3])
+        if int(m[1]) != fields:  # pandas took the count from the first line: it is at fault
+            line, saw = 1 + int(header), int(m[1])
+        return DataError(f"{label}: line {line}: expected {fields} fields, saw {saw}")
+    m = re.search(r"EOF inside string starting at row (\d+)", str(error))
+    if m:
+        return DataError(
+            f"{label}: line {int(m[1]) + 1}: a quoted field is never closed; "
+            'close it with " or remove its opening "'
+        )
+    return DataError(f"{label}: cannot parse ({error})")
 
 
 def _checked(
@@ -302,52 +315,6 @@ def exact_ids(values: np.ndarray | pd.Series | pa.Array | pa.ChunkedArray) -> np
     if isinstance(values, np.ndarray):
         return values.astype(object, copy=False)
     return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-
-
-class Movies(dict):
-    """MovieID -> title, as read from a `movies.dat`; `genres` maps MovieID -> genres.
-
-    A plain `dict[int, str]` of titles to every caller that wants only those.
-
-    Attributes:
-        genres: MovieID -> tuple of genre names, e.g. ("Animation", "Comedy").
-    """
-
-    def __init__(self, titles: dict[int, str], genres: dict[int, tuple[str, ...]]):
-        super().__init__(titles)
-        self.genres = genres
-
-
-def read_movies(path: Path) -> Movies:
-    """MovieLens `movies.dat` (MovieID::Title::Genres, latin-1, genres split by "|").
-
-    Returns {MovieID: title}, with the genres as `.genres` {MovieID: (genre, ...)}.
-    """
-    titles, genres = {}, {}
-    with open(path, encoding="latin-1") as f:
-        for number, line in enumerate(f, 1):
-            parts = line.rstrip("\r\n").split("::")
-            if len(parts) != 3 or not parts[0].isdigit():
-                raise DataError(f"{path}: line {number}: expected MovieID::Title::Genres")
-            titles[int(parts[0])] = parts[1]
-            genres[int(parts[0])] = tuple(g for g in parts[2].split("|") if g)
-    return Movies(titles, genres)
-
-
-def read_ratings(path: Path) -> pd.DataFrame:
-    """MovieLens `ratings.dat` (UserID::MovieID::Rating::Timestamp) as integer columns.
-
-    Replaces "::" by a tab and parses with pandas' C engine: ~0.5 s for ML-1M,
-    where `sep="::"` forces pandas' slow Python engine.
-    """
-    data = Path(path).read_bytes().replace(b"::", b"\t")
-    df = read_table(io.BytesIO(data), str(path), "\t", 4, numeric=(0, 1, 2, 3))
-    return pd.DataFrame(
-        {
-            name: int_column(df, col, str(path))
-            for col, name in enumerate(["user", "item", "rating", "timestamp"])
-        }
-    )
 
 
 def time_column(values: pd.Series, label: str, place: Callable[[int], str]) -> np.ndarray:

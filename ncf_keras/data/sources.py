@@ -7,55 +7,58 @@
   32M ratings), split by leave-one-out (these and ml-1m in `ncf_keras.data.grouplens`);
 * `"synthetic"`: a small seeded generator with planted latent structure;
   `"synthetic:ml-20m"` and `"synthetic:users=U,items=I,interactions=N,seed=S"`:
-  ML-20M-like logs at any scale (`ncf_keras.data.synthetic`).
+  ML-20M-like logs at any scale (`ncf_keras.data.synthetic_logs`).
 * a path: the user's own delimited file of (user, item[, rating[, timestamp]]):
-  comma, semicolon, tab or whitespace separated, RFC 4180 quotes allowed.
+  comma, semicolon, tab or whitespace separated, RFC 4180 quotes allowed
+  (`ncf_keras.data.own_file`).
 
-Data folder: `data_dir` argument, else `$NCF_DATA_DIR`, else `data/`. Files
+`LOADERS` maps each name to its loader; `load_dataset` picks from it.
+Data folder (`ncf_keras.data.folders`): `data_dir` argument, else `$NCF_DATA_DIR`,
+else `data/`. Files
 already there are used as they are (a pre-placed copy is trusted without its
 hash); anything missing is downloaded and verified (see `ncf_keras.data.download`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ncf_keras.checks import check_at_least, check_memory
-from ncf_keras.data import synthetic_logs
+from ncf_keras.data import grouplens, paper_split, synthetic_logs
 from ncf_keras.data.dataset import TEST_NEGATIVES, Dataset, leave_one_out
-from ncf_keras.data.own_file import read_interactions
+from ncf_keras.data.folders import data_dir_origin, resolve_data_dir
+from ncf_keras.data.own_file import from_file
 from ncf_keras.data.sampling import item_dtype, random_stream
 from ncf_keras.errors import ArgumentError, DataError
 
+__all__ = [
+    "LOADERS",
+    "NAMED_DATASETS",
+    "data_dir_origin",
+    "from_file",
+    "load_dataset",
+    "resolve_data_dir",
+    "synthetic",
+    "synthetic_log",
+    "synthetic_sizes",
+]
 
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data folder: `data_dir`, else `$NCF_DATA_DIR`, else `data/`."""
-    return Path(data_dir or os.environ.get("NCF_DATA_DIR") or "data")
-
-
-def data_dir_origin(data_dir: str | os.PathLike | None = None) -> str:
-    """How the data folder was chosen, for messages, e.g. "from $NCF_DATA_DIR".
-
-    The CLI passes on the folder it resolved itself, so a `data_dir` that is the
-    folder $NCF_DATA_DIR names (or, with $NCF_DATA_DIR unset, `data/`) counts as
-    chosen that way.
-    """
-    env = os.environ.get("NCF_DATA_DIR")
-    default = "the default data/, as neither --data-dir nor $NCF_DATA_DIR is set"
-    if data_dir:
-        folder = Path(data_dir).resolve()
-        if env and folder == Path(env).resolve():
-            return "from $NCF_DATA_DIR"
-        if not env and folder == Path("data").resolve():
-            return default
-        return "from --data-dir"
-    return "from $NCF_DATA_DIR" if env else default
-
-
-NAMED_DATASETS = ("ml-1m", "ml-1m-ncf", "ml-20m", "ml-25m", "ml-32m", "synthetic")
+Loader = Callable[[str | os.PathLike | None, int, int], Dataset]  # (data_dir, seed, negatives)
+LOADERS: dict[str, Loader] = {
+    "ml-1m": grouplens.movielens_1m,
+    # The paper's files fix the test negatives: no seed to draw them from.
+    "ml-1m-ncf": lambda data_dir, seed, negatives: paper_split.movielens_1m_ncf(
+        data_dir, test_negatives=negatives
+    ),
+    **{name: functools.partial(grouplens.movielens_csv, name) for name in grouplens.CSV_ZIPS},
+    "synthetic": lambda data_dir, seed, negatives: synthetic(seed=seed, test_negatives=negatives),
+}
+NAMED_DATASETS = tuple(LOADERS)
 SYNTHETIC_KEYS = ("users", "items", "interactions", "min_per_user", "seed")
 
 
@@ -79,22 +82,13 @@ def load_dataset(
         columns: "user=COL,item=COL[,time=COL]": pick a file's columns by their
             header names (see `from_file`); a file only (default: by position).
     """
-    # They read files through this module's `from_file`: imported here, not at the top.
-    from ncf_keras.data import grouplens, paper_split
-
     check_at_least("test_negatives", test_negatives, 1)
-    if columns is not None and (name in NAMED_DATASETS or name.startswith("synthetic:")):
+    if columns is not None and (name in LOADERS or name.startswith("synthetic:")):
         raise ArgumentError(
             "columns", f"picks the columns of your own file; dataset {name!r} has its own"
         )
-    if name == "ml-1m":
-        return grouplens.movielens_1m(data_dir, seed, test_negatives)
-    if name == "ml-1m-ncf":
-        return paper_split.movielens_1m_ncf(data_dir, test_negatives=test_negatives)
-    if name in grouplens.CSV_ZIPS:
-        return grouplens.movielens_csv(name, data_dir, seed, test_negatives)
-    if name == "synthetic":
-        return synthetic(seed=seed, test_negatives=test_negatives)
+    if name in LOADERS:
+        return LOADERS[name](data_dir, seed, test_negatives)
     if name.startswith("synthetic:"):
         return synthetic_log(name, seed, test_negatives)
     if Path(name).is_file():
@@ -144,7 +138,7 @@ def synthetic_sizes(spec: str) -> dict[str, int]:
 
 
 def synthetic_log(spec: str, seed: int = 0, test_negatives: int = TEST_NEGATIVES) -> Dataset:
-    """An ML-20M-like log at any scale (`ncf_keras.data.synthetic`), split by leave-one-out.
+    """An ML-20M-like log at any scale (`ncf_keras.data.synthetic_logs`), split by leave-one-out.
 
     Args:
         spec: "synthetic:ml-20m" (138,493 users, 26,744 items, 20,000,263
@@ -217,36 +211,3 @@ def synthetic(
     picks = rng.permuted(picks, axis=1)  # random order in time
     users = np.repeat(np.arange(num_users), interactions_per_user)
     return leave_one_out("synthetic", users, picks.ravel(), None, seed, None, test_negatives)
-
-
-def from_file(
-    path: str | os.PathLike,
-    seed: int = 0,
-    name: str | None = None,
-    item_titles: dict | None = None,
-    test_negatives: int = TEST_NEGATIVES,
-    columns: str | None = None,
-) -> Dataset:
-    """The user's own interactions: delimited text (plain, .gz, .bz2, .xz or a one-file
-    .zip) or Parquet, with or without header.
-
-    Columns, by position: user, item, then optionally rating and timestamp.
-    With a header, a third column named like a time or order ("timestamp",
-    "time", "date", "order", "seq", ...) is the time, and so is one of ISO
-    dates; otherwise the third is the rating. `columns="user=COL,item=COL[,time=COL]"`
-    picks columns by their header names instead, ignoring the others. Times are
-    numbers or ISO 8601 dates (with UTC offsets on all or none).
-    The rating is checked to be a number and then ignored: every row is one
-    interaction. Without a time column, file order is time order. Ids are
-    labels, exactly as written: "007", "7", "NA" and 2**63 are four users.
-
-    The separator (comma, semicolon, tab, or runs of spaces and tabs) is told
-    from the first lines by `parsing.sniff_dialect`; fields may be quoted as in
-    RFC 4180 ("1","2" or "a,b",x). The first line is a header when its
-    rating/time fields are neither numbers nor dates, or when it names a "user"
-    or "item" column. See `ncf_keras.data.own_file` for the rules in full.
-    `seed` draws `test_negatives` (default 99) items per user.
-    """
-    path = Path(path)
-    users, items, order = read_interactions(path, columns)
-    return leave_one_out(name or path.name, users, items, order, seed, item_titles, test_negatives)

@@ -38,8 +38,8 @@ POPULARITY_EXPONENT = 1.5
 POPULARITY_OFFSET = 100.0
 # Peak bytes per interaction and per user of generating a log and splitting it
 # (leave_one_out), besides the test negatives' own array: measured at 20M interactions
-# (113 per interaction, peak RSS 2.26 GB) and at 3M users with 2 interactions each,
-# with headroom; `sources` checks memory with them.
+# and at 3M users with 2 interactions each (benchmarks/README.md), with headroom;
+# `sources` checks memory with them.
 BYTES_PER_INTERACTION = 150
 BYTES_PER_USER = 200
 _DENSE_FRACTION = 16  # users with more than items / 16 picks are drawn by dense keys
@@ -216,8 +216,8 @@ def _sparse_picks(
 def _draw_ranks(cdf: np.ndarray, guide: np.ndarray, u: np.ndarray) -> np.ndarray:
     """The rank of each uniform `u` (float64 in [0, 1)) by the inverse of `cdf`: the
     first rank whose cdf exceeds u. `guide[b]` is that rank for u = b / len(guide),
-    a lower bound for every u of bucket b; a few vectorised steps finish, some
-    five times faster than a binary search for each u."""
+    a lower bound for every u of bucket b; a few vectorised steps finish, faster
+    than a binary search for each u."""
     ranks = guide[(u * len(guide)).astype(np.int64)]
     todo = np.flatnonzero(cdf[ranks] <= u)
     while len(todo):
