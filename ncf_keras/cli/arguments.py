@@ -34,6 +34,28 @@ DATA_DIR_HELP = (
     "data folder (default: $NCF_DATA_DIR, else data/; evaluate and recommend: the run's)"
 )
 
+# Each command's line in the top-level --help, and the paragraph its own --help opens with.
+COMMAND_WORDS = {
+    "train": (
+        "train a model and save a run folder",
+        "Train a model and save a run folder: metrics.json, model.keras (the best epoch by "
+        "HR@10), history.csv and hit_rate.png. The same --seed gives the same split, "
+        "negatives, weights and metrics.",
+    ),
+    "evaluate": (
+        "evaluate a run's saved model",
+        "Evaluate a run's saved model: HR@10 and NDCG@10 of its test users, as JSON on stdout.",
+    ),
+    "recommend": (
+        "top-N unseen items for a user",
+        "List a user's top unseen items, ranked by a run's saved model.",
+    ),
+    "plot": (
+        "HR@10 and loss curves of several runs in one figure",
+        "Plot the HR@10 and loss curves of several runs in one figure (PNG).",
+    ),
+}
+
 Commands = argparse._SubParsersAction  # what `add_subparsers` returns
 
 
@@ -73,13 +95,7 @@ def _layer_sizes(text: str) -> list[int]:
 
 def add_train_command(commands: Commands) -> None:
     """`train`: its flags in groups, as its --help lists them."""
-    train = commands.add_parser(
-        "train",
-        help="train a model and save a run folder",
-        description="Train a model and save a run folder: metrics.json, model.keras (the "
-        "best epoch by HR@10), history.csv and hit_rate.png. The same --seed gives the "
-        "same split, negatives, weights and metrics.",
-    )
+    train = add_command(commands, "train")
     add_model_flags(train.add_argument_group("model"))
     add_data_flags(train.add_argument_group("data"))
     add_run_folder_flags(train.add_argument_group("run folder"))
@@ -173,9 +189,16 @@ def add_run_folder_flags(group: argparse._ArgumentGroup) -> None:
 
 
 def add_training_flags(group: argparse._ArgumentGroup) -> None:
-    """--epochs, --batch-size, --lr, --recipe, --optimizer, --l2, --seed, --verbose."""
+    """--epochs, --verbose, --batch-size, --lr, --recipe, --optimizer, --l2, --seed."""
     group.add_argument(
         "--epochs", type=int, default=defaults.EPOCHS, help="epochs to train (default: %(default)s)"
+    )
+    group.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="Keras progress: 0 silent, 1 bar, 2 one line per epoch (default: %(default)s)",
     )
     large = defaults.RECIPES["large-batch"]
     group.add_argument(
@@ -220,13 +243,6 @@ def add_training_flags(group: argparse._ArgumentGroup) -> None:
         default=0,
         help="fixes the split, the negatives and the weights (default: %(default)s)",
     )
-    group.add_argument(
-        "--verbose",
-        type=int,
-        default=1,
-        choices=[0, 1, 2],
-        help="Keras progress: 0 silent, 1 bar, 2 one line per epoch (default: %(default)s)",
-    )
 
 
 def add_sampling_flags(group: argparse._ArgumentGroup) -> None:
@@ -235,6 +251,7 @@ def add_sampling_flags(group: argparse._ArgumentGroup) -> None:
         "--negatives",
         type=int,
         default=defaults.NEGATIVES,
+        metavar="N",
         help="negatives per positive (default: %(default)s)",
     )
     group.add_argument(
@@ -318,12 +335,7 @@ def add_distribution_flags(group: argparse._ArgumentGroup) -> None:
 
 def add_evaluate_command(commands: Commands) -> None:
     """`evaluate`: a run's saved model on its test users, sampled or full ranking."""
-    evaluate = commands.add_parser(
-        "evaluate",
-        help="evaluate a run's saved model",
-        description="Evaluate a run's saved model: HR@10 and NDCG@10 of its test users, "
-        "as JSON on stdout.",
-    )
+    evaluate = add_command(commands, "evaluate")
     add_run_flag(evaluate)
     evaluate.add_argument(
         "--full-ranking",
@@ -344,11 +356,7 @@ def add_evaluate_command(commands: Commands) -> None:
 
 def add_recommend_command(commands: Commands) -> None:
     """`recommend`: a user's top unseen items by a run's model."""
-    recommend = commands.add_parser(
-        "recommend",
-        help="top-N unseen items for a user",
-        description="List a user's top unseen items, ranked by a run's saved model.",
-    )
+    recommend = add_command(commands, "recommend")
     add_run_flag(recommend)
     recommend.add_argument("--user", required=True, help="the user's id as in the dataset's file")
     recommend.add_argument(
@@ -359,15 +367,17 @@ def add_recommend_command(commands: Commands) -> None:
 
 def add_plot_command(commands: Commands) -> None:
     """`plot`: the curves of several runs in one PNG."""
-    plot = commands.add_parser(
-        "plot",
-        help="HR@10 and loss curves of several runs in one figure",
-        description="Plot the HR@10 and loss curves of several runs in one figure (PNG).",
-    )
+    plot = add_command(commands, "plot")
     plot.add_argument(
         "runs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders written by train"
     )
     plot.add_argument("--out", type=Path, required=True, help="the PNG to write")
+
+
+def add_command(commands: Commands, name: str) -> argparse.ArgumentParser:
+    """The parser of command `name`, with its words from `COMMAND_WORDS`."""
+    summary, description = COMMAND_WORDS[name]
+    return commands.add_parser(name, help=summary, description=description)
 
 
 def add_run_flag(parser: argparse.ArgumentParser) -> None:
