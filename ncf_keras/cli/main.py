@@ -1,4 +1,4 @@
-"""Command line: `python -m ncf_keras {train,evaluate,recommend,plot} ...`.
+"""Command line: `ncf-keras {train,evaluate,recommend,plot} ...` (or `python -m ncf_keras`).
 
 The flags, their help and defaults are in `ncf_keras.cli.arguments`; this module
 runs the commands. Every bad input ends in one line on stderr, `error: ...`,
@@ -85,8 +85,15 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "ncf-keras") -> int:
+    """Run the command that `argv` names; the exit status: 0, or 2 after one `error:` line.
+
+    Args:
+        argv: the arguments after the program's name (default: `sys.argv[1:]`).
+        prog: the program's name in usage and error lines (default: "ncf-keras", as
+            the console script; `python -m ncf_keras` passes its own).
+    """
+    args = build_parser(prog).parse_args(argv)
     warnings.formatwarning = one_line_warning
     resume = args.command == "train"
     try:
