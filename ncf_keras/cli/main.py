@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ncf_keras import checks, defaults
 from ncf_keras.cli.arguments import build_parser
-from ncf_keras.errors import ArgumentError, DataError, Terminated, WriteError
+from ncf_keras.errors import ArgumentError, DataError, NcfError, Terminated, WriteError
 
 RESUME_HINT = "the same command with --resume continues it"
 FLAGS = {"learning_rate": "--lr", "pretrained": "--pretrain-gmf/--pretrain-mlp"}
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None, prog: str = "ncf-keras") -> int:
     except WriteError as error:
         print(f"error: {error}" + (f"; {RESUME_HINT}" if resume else ""), file=sys.stderr)
         return 2
-    except DataError as error:
+    except NcfError as error:  # every other error the package raises on purpose
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (Terminated)

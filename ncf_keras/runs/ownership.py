@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ncf_keras import __version__
 from ncf_keras.digests import file_digest
+from ncf_keras.errors import DataError
 
 MARKER = "ncf-keras-run.json"
 TOOL = "ncf-keras"
@@ -135,7 +136,7 @@ def remove(folder: Path) -> None:
     """
     marker = _read_marker(folder)
     if marker is None:
-        raise ValueError(f"{folder}: not a folder ncf-keras wrote")
+        raise DataError(f"{folder}: not a folder ncf-keras wrote; it is left as it is")
     if marker["state"] == COMPLETE:
         names = list(marker["files"])
     else:
