@@ -37,7 +37,7 @@ def metrics(
         "negatives": 4,
         "batch_size": 256,
         "optimizer": "adam",
-        "lr": 0.001,
+        "learning_rate": 0.001,
         "l2": 0.0,
         "seed": 0,
         "pretrained": pretrained,

@@ -22,7 +22,8 @@ from ncf_keras.data.sources import synthetic
 from ncf_keras.errors import ArgumentError
 from ncf_keras.metrics import evaluate
 from ncf_keras.runs.atomic import partial_path
-from ncf_keras.runs.folder import load_run_model, train_run
+from ncf_keras.runs.folder import load_run_model
+from ncf_keras.runs.train_run import train_run
 from ncf_keras.training.batches import TrainingSamples
 
 LAYERS = [16, 8, 4]
