@@ -11,8 +11,8 @@ from helpers import Interrupt, read_metrics, train_args
 
 from ncf_keras import defaults
 from ncf_keras.cli.main import main
-from ncf_keras.training.config import training_defaults
 from ncf_keras.runs.train_run import train_run
+from ncf_keras.training.config import training_defaults
 
 ML_1M = (6_040, 3_706, 994_169)  # users, items, training positives (ml-1m-ncf)
 ML_20M = (138_493, 26_744, 19_861_770)
@@ -141,14 +141,22 @@ def test_train_prints_todays_defaults_for_small_tables(tmp_path, capsys):
     (line,) = default_lines(capsys.readouterr().out)
     assert line.endswith(": batch 1,024, lr 0.003, adam (--batch-size/--lr/--optimizer override)")
     config = read_metrics(tmp_path / "r")["config"]
-    assert (config["batch_size"], config["learning_rate"], config["optimizer"]) == (1024, 0.003, "adam")
+    assert (config["batch_size"], config["learning_rate"], config["optimizer"]) == (
+        1024,
+        0.003,
+        "adam",
+    )
     assert config["auto"] == ["batch_size", "learning_rate", "optimizer"]
 
 
 @pytest.mark.parametrize(
     "extra, line, auto",
     [
-        (["--batch-size", "64", "--optimizer", "adam"], "lr 0.003 (--lr override)", ["learning_rate"]),
+        (
+            ["--batch-size", "64", "--optimizer", "adam"],
+            "lr 0.003 (--lr override)",
+            ["learning_rate"],
+        ),
         (["--recipe", "large-batch"], "{optimizer} (--optimizer override)", ["optimizer"]),
         (["--recipe", "large-batch", "--optimizer", "adam"], None, []),
     ],

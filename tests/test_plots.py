@@ -85,6 +85,12 @@ def test_two_factor_counts_of_one_model_are_told_apart() -> None:
     assert run_labels(runs) == ["GMF, factors 8", "GMF, factors 16"]
 
 
+def test_two_learning_rates_are_told_apart_as_lr() -> None:
+    """The config's "learning_rate" (read_run gives it for older runs too) shows as "lr"."""
+    runs = [metrics(learning_rate=0.001), metrics(learning_rate=0.003)]
+    assert run_labels(runs) == ["GMF, lr 0.001", "GMF, lr 0.003"]
+
+
 def test_only_runs_of_the_same_model_add_settings() -> None:
     runs = [metrics("gmf", seed=1), metrics("gmf", seed=2), metrics("mlp", seed=3)]
     assert run_labels(runs) == ["GMF, seed 1", "GMF, seed 2", "MLP"]
