@@ -1,4 +1,4 @@
-"""Defaults chosen from the data's size: `defaults.training_defaults`, the line `train`
+"""Defaults chosen from the data's size: `training.config.training_defaults`, the line `train`
 prints about it, and what `train_run` records (config "auto") and resumes with."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import keras
 import pytest
 from helpers import Interrupt, read_metrics, train_args
 
-from ncf_keras import defaults
 from ncf_keras.cli.main import main
 from ncf_keras.runs.train_run import train_run
+from ncf_keras.training import config as training_config
 from ncf_keras.training.config import training_defaults
 
 ML_1M = (6_040, 3_706, 994_169)  # users, items, training positives (ml-1m-ncf)
@@ -109,10 +109,10 @@ def test_fine_tuning_keeps_the_papers_sgd(sizes):
 
 @pytest.fixture
 def large(monkeypatch):
-    """Makes the synthetic dataset's tables and epochs count as large."""
-    monkeypatch.setattr(defaults, "LARGE_TABLES", 10)
-    monkeypatch.setattr(defaults, "LARGE_BATCH_ROWS", 10)
-    monkeypatch.setattr(defaults, "LAZY_ADAM_TABLES", 10)
+    """Makes the synthetic dataset's tables and epochs count as large (`training_defaults`)."""
+    monkeypatch.setattr(training_config, "LARGE_TABLES", 10)
+    monkeypatch.setattr(training_config, "LARGE_BATCH_ROWS", 10)
+    monkeypatch.setattr(training_config, "LAZY_ADAM_TABLES", 10)
 
 
 def lazy_or_adam() -> str:
