@@ -1,6 +1,6 @@
 """Seconds per training step of NeuMF-8 for one table size, optimizer and batch size.
 
-The measurements behind `defaults.training_defaults` (benchmarks/README.md,
+The measurements behind `training.config.training_defaults` (benchmarks/README.md,
 *Defaults that scale*): `model.fit` on in-memory random rows (20% positive
 labels) with embedding tables of `users` and `items` rows, after a warm-up of
 two compiled calls, as `train` runs it (`import_keras_quietly`, so glibc keeps

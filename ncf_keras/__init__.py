@@ -40,6 +40,7 @@ _EXPORTS = {
     # models
     "build_model": "ncf_keras.models",
     # training
+    "TrainingConfig": "ncf_keras.training.config",
     "compile_model": "ncf_keras.training.fit",
     "train": "ncf_keras.training.fit",
     "epoch_history": "ncf_keras.training.fit",
@@ -48,7 +49,7 @@ _EXPORTS = {
     "RankingEvaluation": "ncf_keras.training.callbacks",
     "load_pretrained": "ncf_keras.training.pretraining",
     # runs
-    "train_run": "ncf_keras.runs.folder",
+    "train_run": "ncf_keras.runs.train_run",
     "write_run": "ncf_keras.runs.folder",
     "read_run": "ncf_keras.runs.folder",
     "load_run_model": "ncf_keras.runs.folder",

@@ -1,4 +1,4 @@
-"""The package's named choices and default values, and the defaults that follow data size.
+"""The package's named choices and default values.
 
 Keras-free, so that the command line can list its choices without importing a
 backend.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 MODEL_NAMES = ("gmf", "mlp", "neumf", "mf")
 OPTIMIZER_NAMES = ("adam", "lazy-adam", "sgd", "adagrad", "rmsprop")
-SAMPLE_ON = ("host", "device")  # where training negatives are drawn: `train(sample_on=)`
+SAMPLE_ON = ("host", "device")  # where training negatives are drawn: `TrainingConfig.sample_on`
 LAZY_ADAM_BACKENDS = (
     "jax",
     "tensorflow",
@@ -28,7 +28,7 @@ ALPHA = 0.5  # the weight of GMF in pre-trained NeuMF's output layer, eq. (13)
 # ml-1m-ncf, level with the default recipe's HR@10 in the same epochs over 3 seeds,
 # where batch 32,768 and 65,536 scored lower on validation (benchmarks/README.md).
 RECIPES = {"large-batch": {"batch_size": 16_384, "learning_rate": 0.003}}
-# `training_defaults` (measured in benchmarks/README.md, *Defaults that scale*):
+# `training.config.training_defaults` (measured in benchmarks/README.md, *Defaults that scale*):
 # above this many embedding rows (users + items) Keras's Adam at batch 1,024
 # spends most of a step on the tables, and the large-batch recipe is chosen.
 # ML-1M has 9,746 rows, ML-10M 80,555, ML-20M 165,237.
@@ -43,55 +43,3 @@ LARGE_BATCH_ROWS = 100 * RECIPES["large-batch"]["batch_size"]
 def paper_tower(factors: int) -> list[int]:
     """The paper's MLP for `factors` predictive factors: [8f, 4f, 2f, f]."""
     return [8 * factors, 4 * factors, 2 * factors, factors]
-
-
-def training_defaults(
-    users: int,
-    items: int,
-    positives: int,
-    backend: str,
-    *,
-    negatives: int = NEGATIVES,
-    sample_on: str = "host",
-    fine_tuning: bool = False,
-    batch_size: int | None = None,
-    learning_rate: float | None = None,
-    optimizer: str | None = None,
-) -> tuple[dict[str, int | float | str], list[str]]:
-    """The batch size, learning rate and optimizer for data of this size, where not given.
-
-    Keras's Adam updates whole embedding tables at every step, so the larger the
-    tables, the more a step costs whatever its batch. Up to `LARGE_TABLES`
-    embedding rows (ML-1M) this keeps batch 1,024 and Adam at 0.003; above, it
-    takes the large-batch recipe (batch 16,384, lr 0.003), unless an epoch has
-    fewer than `LARGE_BATCH_ROWS` rows; above `LAZY_ADAM_TABLES` rows,
-    lazy Adam, where it runs (JAX or TensorFlow, negatives drawn on the host).
-    Fine-tuning pre-trained NeuMF keeps the paper's SGD at 0.001, batch 1,024.
-
-    Args:
-        users, items: the embedding tables' rows.
-        positives: training positives; an epoch has positives x (1 + negatives) rows.
-        backend: the Keras backend, "tensorflow", "jax" or "torch".
-        negatives: sampled negatives per positive (default 4).
-        sample_on: where negatives are drawn, "host" (default) or "device".
-        fine_tuning: pre-trained NeuMF (default False).
-        batch_size, learning_rate, optimizer: the user's own settings (default
-            None: choose); a given one is kept as it is.
-
-    Returns: ({"batch_size", "learning_rate", "optimizer"}, the names of those
-    chosen here, in that order).
-    """
-    given = {"batch_size": batch_size, "learning_rate": learning_rate, "optimizer": optimizer}
-    tables = users + items
-    large = tables > LARGE_TABLES and positives * (1 + negatives) >= LARGE_BATCH_ROWS
-    lazy = tables > LAZY_ADAM_TABLES and backend in LAZY_ADAM_BACKENDS and sample_on == "host"
-    chosen = {
-        "batch_size": RECIPES["large-batch"]["batch_size"] if large else BATCH_SIZE,
-        "learning_rate": RECIPES["large-batch"]["learning_rate"] if large else LEARNING_RATE,
-        "optimizer": "lazy-adam" if lazy else "adam",
-    }
-    if fine_tuning:
-        chosen = {"batch_size": BATCH_SIZE, "learning_rate": FINE_TUNE_LEARNING_RATE}
-        chosen["optimizer"] = "sgd"
-    auto = [name for name, value in given.items() if value is None]
-    return {name: chosen[name] if value is None else value for name, value in given.items()}, auto

@@ -17,7 +17,8 @@ from ncf_keras.data.dataset import Dataset
 from ncf_keras.defaults import LEARNING_RATE
 from ncf_keras.errors import DataError
 from ncf_keras.recommendations import recommend
-from ncf_keras.runs.folder import load_run_model, read_run, train_run
+from ncf_keras.runs.folder import load_run_model, read_run
+from ncf_keras.runs.train_run import train_run
 
 # The settings a run's config records under the same name as train_run's argument.
 _COMPARED = ("factors", "layers", "l2", "epochs", "batch_size", "negatives", "optimizer", "seed")
@@ -97,7 +98,7 @@ def load_or_train(name: str, dataset: Dataset, run: Path, **training) -> tuple[d
     """
     wanted = {
         "model": name,
-        "lr": training.get("learning_rate", LEARNING_RATE),
+        "learning_rate": training.get("learning_rate", LEARNING_RATE),
         "pretrained": False,
     }
     wanted |= {key: training[key] for key in _COMPARED if key in training}

@@ -122,18 +122,21 @@ def run_label(metrics: dict) -> str:
 
 
 # The settings that tell runs of one model apart in a legend, in the order they
-# are written. "dataset" is the run's dataset; the others come from its config.
+# are written. "dataset" is the run's dataset; the others come from its config
+# (as `runs.folder.read_run` gives it: "learning_rate", also for older runs).
 COMPARED_KEYS = (
     "dataset",
     "factors",
     "layers",
     "seed",
-    "lr",
+    "learning_rate",
     "batch_size",
     "negatives",
     "l2",
     "optimizer",
 )
+
+SHORT_KEYS = {"learning_rate": "lr"}  # the legend's name for a setting, where shorter
 
 
 def _setting(metrics: dict, key: str) -> object:
@@ -146,6 +149,7 @@ def _describe(key: str, value: object) -> str:
     """A setting as legend text: "synthetic", "factors 16", "layers 64-32-16-8", "lr 0.001"."""
     if key == "dataset":
         return str(value)
+    key = SHORT_KEYS.get(key, key)
     if isinstance(value, tuple):
         text = "-".join(str(v) for v in value)
     elif isinstance(value, float):

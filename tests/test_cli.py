@@ -94,7 +94,7 @@ def test_pretrained_neumf_records_its_pretraining(runs):
     config = read_metrics(runs["neumf"])["config"]
     assert config["pretrained"] is True
     assert config["optimizer"] == "sgd"
-    assert config["lr"] == pytest.approx(1e-3)
+    assert config["learning_rate"] == pytest.approx(1e-3)
     assert config["pretrain_gmf"] == str(runs["gmf"])
     assert read_metrics(runs["gmf"])["config"]["pretrained"] is False
 
@@ -354,7 +354,7 @@ def test_a_recipe_sets_what_the_flags_leave_unset(tmp_path, extra, batch_size, l
     """--recipe large-batch: its batch size and learning rate, unless the flags give theirs."""
     assert main([*train_args("gmf", tmp_path / "r", "--epochs", "1"), *extra]) == 0
     config = read_metrics(tmp_path / "r")["config"]
-    assert (config["batch_size"], config["lr"]) == (batch_size, lr)
+    assert (config["batch_size"], config["learning_rate"]) == (batch_size, lr)
     assert config["recipe"] == (extra[1] if extra else None)
 
 

@@ -1,4 +1,4 @@
-"""Defaults chosen from the data's size: `defaults.training_defaults`, the line `train`
+"""Defaults chosen from the data's size: `training.config.training_defaults`, the line `train`
 prints about it, and what `train_run` records (config "auto") and resumes with."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import keras
 import pytest
 from helpers import Interrupt, read_metrics, train_args
 
-from ncf_keras import defaults
 from ncf_keras.cli.main import main
-from ncf_keras.defaults import training_defaults
-from ncf_keras.runs.folder import train_run
+from ncf_keras.runs.train_run import train_run
+from ncf_keras.training import config as training_config
+from ncf_keras.training.config import training_defaults
 
 ML_1M = (6_040, 3_706, 994_169)  # users, items, training positives (ml-1m-ncf)
 ML_20M = (138_493, 26_744, 19_861_770)
@@ -109,10 +109,10 @@ def test_fine_tuning_keeps_the_papers_sgd(sizes):
 
 @pytest.fixture
 def large(monkeypatch):
-    """Makes the synthetic dataset's tables and epochs count as large."""
-    monkeypatch.setattr(defaults, "LARGE_TABLES", 10)
-    monkeypatch.setattr(defaults, "LARGE_BATCH_ROWS", 10)
-    monkeypatch.setattr(defaults, "LAZY_ADAM_TABLES", 10)
+    """Makes the synthetic dataset's tables and epochs count as large (`training_defaults`)."""
+    monkeypatch.setattr(training_config, "LARGE_TABLES", 10)
+    monkeypatch.setattr(training_config, "LARGE_BATCH_ROWS", 10)
+    monkeypatch.setattr(training_config, "LAZY_ADAM_TABLES", 10)
 
 
 def lazy_or_adam() -> str:
@@ -131,9 +131,9 @@ def test_train_prints_and_records_the_choice_for_large_tables(large, tmp_path, c
         f"defaults for {data['users']:,} users x {data['items']:,} items: batch 16,384, "
         f"lr 0.003, {lazy_or_adam()} (--batch-size/--lr/--optimizer override)"
     ]
-    assert (config["batch_size"], config["lr"]) == (16_384, 0.003)
+    assert (config["batch_size"], config["learning_rate"]) == (16_384, 0.003)
     assert config["optimizer"] == lazy_or_adam()
-    assert config["auto"] == ["batch_size", "lr", "optimizer"]
+    assert config["auto"] == ["batch_size", "learning_rate", "optimizer"]
 
 
 def test_train_prints_todays_defaults_for_small_tables(tmp_path, capsys):
@@ -141,14 +141,22 @@ def test_train_prints_todays_defaults_for_small_tables(tmp_path, capsys):
     (line,) = default_lines(capsys.readouterr().out)
     assert line.endswith(": batch 1,024, lr 0.003, adam (--batch-size/--lr/--optimizer override)")
     config = read_metrics(tmp_path / "r")["config"]
-    assert (config["batch_size"], config["lr"], config["optimizer"]) == (1024, 0.003, "adam")
-    assert config["auto"] == ["batch_size", "lr", "optimizer"]
+    assert (config["batch_size"], config["learning_rate"], config["optimizer"]) == (
+        1024,
+        0.003,
+        "adam",
+    )
+    assert config["auto"] == ["batch_size", "learning_rate", "optimizer"]
 
 
 @pytest.mark.parametrize(
     "extra, line, auto",
     [
-        (["--batch-size", "64", "--optimizer", "adam"], "lr 0.003 (--lr override)", ["lr"]),
+        (
+            ["--batch-size", "64", "--optimizer", "adam"],
+            "lr 0.003 (--lr override)",
+            ["learning_rate"],
+        ),
         (["--recipe", "large-batch"], "{optimizer} (--optimizer override)", ["optimizer"]),
         (["--recipe", "large-batch", "--optimizer", "adam"], None, []),
     ],
@@ -174,7 +182,7 @@ def test_resume_chooses_the_same_defaults(large, small_synthetic, tmp_path):
     assert len(metrics["history"]) == 2
     config = metrics["config"]
     assert (config["batch_size"], config["optimizer"]) == (16_384, lazy_or_adam())
-    assert config["auto"] == ["batch_size", "lr", "optimizer"]
+    assert config["auto"] == ["batch_size", "learning_rate", "optimizer"]
 
 
 def test_evaluate_and_recommend_read_runs_without_the_auto_key(tmp_path, capsys):

@@ -56,7 +56,7 @@ def last_error(result) -> str:
 SAME_RUNS = """
 import json
 from ncf_keras.training import distribution as D
-from ncf_keras.runs.folder import train_run
+from ncf_keras.runs.train_run import train_run
 from ncf_keras.data.sources import synthetic
 
 ds = synthetic(num_users=200, num_items=120, interactions_per_user=10)

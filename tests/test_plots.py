@@ -37,7 +37,7 @@ def metrics(
         "negatives": 4,
         "batch_size": 256,
         "optimizer": "adam",
-        "lr": 0.001,
+        "learning_rate": 0.001,
         "l2": 0.0,
         "seed": 0,
         "pretrained": pretrained,
@@ -83,6 +83,12 @@ def test_two_seeds_of_one_model_get_two_curves() -> None:
 def test_two_factor_counts_of_one_model_are_told_apart() -> None:
     runs = [metrics(factors=8), metrics(factors=16)]
     assert run_labels(runs) == ["GMF, factors 8", "GMF, factors 16"]
+
+
+def test_two_learning_rates_are_told_apart_as_lr() -> None:
+    """The config's "learning_rate" (read_run gives it for older runs too) shows as "lr"."""
+    runs = [metrics(learning_rate=0.001), metrics(learning_rate=0.003)]
+    assert run_labels(runs) == ["GMF, lr 0.001", "GMF, lr 0.003"]
 
 
 def test_only_runs_of_the_same_model_add_settings() -> None:

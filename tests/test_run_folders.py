@@ -3,6 +3,7 @@ reader against the model and the data they were made with, and resumable."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,7 +23,8 @@ from ncf_keras.data.sources import synthetic
 from ncf_keras.errors import ArgumentError
 from ncf_keras.metrics import evaluate
 from ncf_keras.runs.atomic import partial_path
-from ncf_keras.runs.folder import load_run_model, train_run
+from ncf_keras.runs.folder import load_run_model, read_run, write_json
+from ncf_keras.runs.train_run import train_run
 from ncf_keras.training.batches import TrainingSamples
 
 LAYERS = [16, 8, 4]
@@ -239,6 +241,35 @@ def test_resume_refuses_other_settings(data, tmp_path):
         gmf_run(data, tmp_path / "run", callbacks=[Interrupt(0)])
     with pytest.raises(Exception, match="the interrupted run had config factors = 8, not 4"):
         gmf_run(data, tmp_path / "run", factors=4, resume=True)
+
+
+def as_written_before_training_config(config: dict) -> dict:
+    """A run's config as ncf-keras wrote it before `TrainingConfig`: "lr", no sample_on."""
+    old = {("lr" if key == "learning_rate" else key): value for key, value in config.items()}
+    old["auto"] = ["lr" if name == "learning_rate" else name for name in old["auto"]]
+    del old["sample_on"], old["patience"]
+    return old
+
+
+def test_a_run_written_with_lr_reads_plots_and_resumes(data, tmp_path, capsys):
+    """Runs written before the config took the API's names ("lr", not "learning_rate")
+    still read, plot and resume: their config comes back under today's names."""
+    whole = gmf_run(data, tmp_path / "whole")
+    metrics_path = tmp_path / "whole" / "metrics.json"
+    old = read_metrics(tmp_path / "whole") | {
+        "config": as_written_before_training_config(whole["config"])
+    }
+    write_json(metrics_path, old)
+    assert read_run(tmp_path / "whole")["config"] == whole["config"]
+    assert main(["plot", str(tmp_path / "whole"), "--out", str(tmp_path / "p.png")]) == 0
+    with pytest.raises(KeyboardInterrupt):
+        gmf_run(data, tmp_path / "resumed", callbacks=[Interrupt(1)])
+    start = partial_path(tmp_path / "resumed") / "start.json"
+    written = json.loads(start.read_text())
+    write_json(start, written | {"config": as_written_before_training_config(written["config"])})
+    resumed = gmf_run(data, tmp_path / "resumed", resume=True)
+    assert without_timings(resumed["history"]) == without_timings(whole["history"])
+    assert read_metrics(tmp_path / "resumed")["config"]["learning_rate"] == 0.003
 
 
 def test_train_interrupted_from_outside_then_resumed(tmp_path):

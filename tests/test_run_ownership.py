@@ -327,7 +327,8 @@ def test_the_command_refuses_before_it_loads_anything(tmp_path, capsys):
 def test_a_run_folder_completed_by_write_run_is_the_tools_to_replace(tmp_path, small_synthetic):
     """Notebook 01 fills its run folder itself and completes it with `write_run`: the marker
     lists the run's files, so a later `train_run(..., overwrite=True)` may replace it."""
-    from ncf_keras.runs.folder import train_run, write_run
+    from ncf_keras.runs.folder import write_run
+    from ncf_keras.runs.train_run import train_run
 
     run = tmp_path / "gmf"
     first = train_run("gmf", small_synthetic, tmp_path / "first", epochs=1, verbose=0)
@@ -350,7 +351,7 @@ def test_a_kill_after_the_run_is_written_but_before_it_is_sealed_resumes(
 ):
     """Killed as `train_run` removes its backup: the partial folder is still a partial one
     (not a finished run holding the backup), and resuming completes it."""
-    from ncf_keras.runs import folder
+    from ncf_keras.runs import train_run as folder
 
     rmtree = folder.shutil.rmtree
 

@@ -12,7 +12,8 @@ import pytest
 from ncf_keras import models
 from ncf_keras.data.dataset import Dataset
 from ncf_keras.metrics import evaluate
-from ncf_keras.runs.folder import read_run, train_run
+from ncf_keras.runs.folder import read_run
+from ncf_keras.runs.train_run import train_run
 from ncf_keras.training.pretraining import load_pretrained
 
 FACTORS = 4

@@ -23,6 +23,7 @@ from pathlib import Path
 from ncf_keras import checks, defaults
 from ncf_keras.cli.arguments import build_parser
 from ncf_keras.errors import ArgumentError, DataError, NcfError, Terminated, WriteError
+from ncf_keras.training.config import TrainingConfig
 
 RESUME_HINT = "the same command with --resume continues it"
 FLAGS = {"learning_rate": "--lr", "pretrained": "--pretrain-gmf/--pretrain-mlp"}
@@ -129,26 +130,16 @@ def main(argv: list[str] | None = None, prog: str = "ncf-keras") -> int:
 
 
 def check_train_args(args: argparse.Namespace) -> bool:
-    """Refuse impossible settings before anything is loaded; True for pre-trained NeuMF."""
+    """Refuse impossible model settings before anything is loaded; True for pre-trained NeuMF."""
     pretrained = args.pretrain_gmf is not None or args.pretrain_mlp is not None
     if pretrained and (args.model != "neumf" or None in (args.pretrain_gmf, args.pretrain_mlp)):
         raise DataError("--pretrain-gmf and --pretrain-mlp go together, with --model neumf")
     if args.alpha is not None and not pretrained:
         raise DataError("--alpha weights pre-trained models: it needs --pretrain-gmf and -mlp")
-    recipe = defaults.RECIPES.get(args.recipe, {})
-    if args.batch_size is None:  # None left: chosen from the data's size (`default_choice`)
-        args.batch_size = recipe.get("batch_size")
-    if args.lr is None:
-        args.lr = recipe.get("learning_rate")
-    for name in ("epochs", "factors", "batch_size", "negatives"):
-        if getattr(args, name) is not None:
-            checks.check_at_least(name, getattr(args, name), 1)
-    checks.check_at_least("seed", args.seed, 0)
+    checks.check_at_least("factors", args.factors, 1)
     if args.out.exists() and not args.out.is_dir():
         raise DataError(f"--out {args.out}: is a file, not a run folder")
     checks.check_number("l2", args.l2)
-    if args.lr is not None:
-        checks.check_number("learning_rate", args.lr, 0, strict=True)
     if args.alpha is not None:
         checks.check_fraction("alpha", args.alpha)
     if args.model in ("mlp", "neumf"):
@@ -156,9 +147,28 @@ def check_train_args(args: argparse.Namespace) -> bool:
     return pretrained
 
 
+def training_config(args: argparse.Namespace) -> TrainingConfig:
+    """The `TrainingConfig` of `train`'s flags, checked; --recipe fills what is not given.
+
+    --batch-size, --lr and --optimizer left None (and not set by --recipe) are
+    chosen from the data's size once it is loaded (`TrainingConfig.chosen_for`).
+    """
+    recipe = defaults.RECIPES.get(args.recipe, {})
+    return TrainingConfig(
+        epochs=args.epochs,
+        batch_size=recipe.get("batch_size") if args.batch_size is None else args.batch_size,
+        learning_rate=recipe.get("learning_rate") if args.lr is None else args.lr,
+        optimizer=args.optimizer,
+        negatives=args.negatives,
+        seed=args.seed,
+        sample_on=args.sample_on,
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from ncf_keras.runs.atomic import check_writable
 
+    config = training_config(args)
     pretrained = check_train_args(args)
     check_writable(args.out, overwrite=args.overwrite, resume=args.resume)  # before any work
     check_distribution_args(args)  # multi-host: joins the others before Keras runs anything
@@ -166,7 +176,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     import_keras_quietly()
     from ncf_keras.data.sources import NAMED_DATASETS, load_dataset, resolve_data_dir
-    from ncf_keras.runs.folder import load_run_model, resumable_epochs, train_run
+    from ncf_keras.runs.folder import load_run_model
+    from ncf_keras.runs.train_run import resumable_epochs, train_run
 
     # The run folder records where the data came from: as absolute paths, so that
     # evaluate, recommend and pre-training find it from any directory.
@@ -184,11 +195,11 @@ def cmd_train(args: argparse.Namespace) -> None:
             load_run_model(args.pretrain_mlp, dataset, model="mlp"),
         )
     done = resumable_epochs(args.out) if args.resume else 0
-    choice = default_choice(args, dataset, pretrained)
+    choice = default_choice(config, dataset, pretrained)
     print(
         f"{dataset}\n" + (f"{choice}\n" if choice else "") + f"training {args.model}"
         f"{' (pre-trained)' if pretrained else ''} "
-        f"for {args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+        f"for {config.epochs} epoch{'s' if config.epochs != 1 else ''}"
         + (f", resuming after epoch {done}" if done else ""),
         flush=True,
     )
@@ -196,17 +207,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.model,
         dataset,
         args.out,
+        config,
         pretrained=sources,
         alpha=defaults.ALPHA if args.alpha is None else args.alpha,
         factors=args.factors,
         layers=args.layers,
         l2=args.l2,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        negatives=args.negatives,
-        optimizer=args.optimizer,
-        learning_rate=args.lr,
-        seed=args.seed,
         source=args.dataset,
         timings=True,
         verbose=args.verbose,
@@ -223,7 +229,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         tensorboard=args.tensorboard,
         distribute=args.distribute,
         prefetch=not args.no_prefetch,
-        sample_on=args.sample_on,
     )
     best = metrics["best"]
     print(
@@ -232,33 +237,22 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
 
 
-def default_choice(args: argparse.Namespace, dataset, pretrained: bool) -> str:
+def default_choice(config: TrainingConfig, dataset, pretrained: bool) -> str:
     """The line that says which training settings were chosen for the data's size, or "".
 
-    `train_run` makes the same choice (`defaults.training_defaults`) for the
-    settings still None here: --batch-size, --lr and --optimizer, unless given
-    or set by --recipe.
+    `train_run` makes the same choice (`TrainingConfig.chosen_for`) for the
+    settings still None in `config`: --batch-size, --lr and --optimizer, unless
+    given or set by --recipe.
     """
     from ncf_keras.keras_startup import selected_backend
 
-    chosen, auto = defaults.training_defaults(
-        dataset.num_users,
-        dataset.num_items,
-        len(dataset.train_users),
-        selected_backend(),
-        negatives=args.negatives,
-        sample_on=args.sample_on,
-        fine_tuning=pretrained,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        optimizer=args.optimizer,
-    )
+    chosen, auto = config.chosen_for(dataset, selected_backend(), fine_tuning=pretrained)
     if not auto:
         return ""
     shown = {
-        "batch_size": f"batch {chosen['batch_size']:,}",
-        "learning_rate": f"lr {chosen['learning_rate']:g}",
-        "optimizer": str(chosen["optimizer"]),
+        "batch_size": f"batch {chosen.batch_size:,}",
+        "learning_rate": f"lr {chosen.learning_rate:g}",
+        "optimizer": str(chosen.optimizer),
     }
     return (
         f"defaults for {dataset.num_users:,} users x {dataset.num_items:,} items: "

@@ -1,5 +1,6 @@
 """Training: fitting a model of `ncf_keras.models` on a `Dataset`.
 
+* `config`: `TrainingConfig`, the settings `train` and `train_run` take (Keras-free).
 * `fit`: `compile_model` and `train`.
 * `batches`: an epoch's training rows as Keras batches, drawn on the host.
 * `device_sampling`: negatives drawn inside the compiled training step instead.

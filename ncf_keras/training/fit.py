@@ -20,18 +20,9 @@ from pathlib import Path
 
 import keras
 
-from ncf_keras.checks import check_at_least, check_choice, check_number
+from ncf_keras.checks import check_choice, check_number
 from ncf_keras.data.dataset import Dataset
-from ncf_keras.defaults import (
-    ADAM_BETAS,
-    BATCH_SIZE,
-    EPOCHS,
-    LAZY_ADAM_BACKENDS,
-    LEARNING_RATE,
-    NEGATIVES,
-    OPTIMIZER_NAMES,
-    SAMPLE_ON,
-)
+from ncf_keras.defaults import ADAM_BETAS, LAZY_ADAM_BACKENDS, LEARNING_RATE, OPTIMIZER_NAMES
 from ncf_keras.errors import ArgumentError
 from ncf_keras.training import device_sampling, lazy_adam
 from ncf_keras.training import distribution as distribution_lib
@@ -45,6 +36,7 @@ from ncf_keras.training.callbacks import (
     RankingEvaluation,
     StepProgbar,
 )
+from ncf_keras.training.config import TrainingConfig, with_settings
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
 OPTIMIZERS = {  # defaults.OPTIMIZER_NAMES -> the Keras optimizer
@@ -112,13 +104,9 @@ def compile_model(
 def train(
     model: keras.Model,
     dataset: Dataset,
+    config: TrainingConfig | None = None,
     *,
-    epochs: int = EPOCHS,
-    batch_size: int = BATCH_SIZE,
-    negatives: int = NEGATIVES,
-    seed: int = 0,
     validation: Dataset | None = None,
-    patience: int | None = None,
     out_dir: str | Path | None = None,
     resume: bool = False,
     tensorboard: str | Path | None = None,
@@ -128,22 +116,25 @@ def train(
     verbose: int | str = "auto",
     distribute: str | keras.distribution.Distribution | None = None,
     prefetch: bool = True,
-    sample_on: str = "host",
     keep_backup: bool = False,
+    **settings,
 ) -> list[dict[str, float]]:
     """Fit a compiled model, evaluating HR@k and NDCG@k on the test items after every epoch.
 
     Args:
-        model: a compiled model (`compile_model`).
+        model: a compiled model (`compile_model`): its optimizer and learning
+            rate are those it was compiled with, not the config's.
         dataset: trained on, and its test items evaluated every epoch.
-        epochs: the most epochs to train (default 20).
-        batch_size, negatives, seed: as in `TrainingSamples`.
+        config: the epochs, batch size, negatives, seed, patience and
+            `sample_on` (`TrainingConfig`; default `TrainingConfig()`: 20
+            epochs, the batch size chosen from the data's size, 4 negatives,
+            seed 0, no early stop, negatives drawn on the host).
+        settings: `TrainingConfig` fields that replace the config's, e.g.
+            `train(model, data, epochs=3)`.
         validation: a `validation_split(dataset)`. Training then uses its
             positives, which leave out each user's validation item, and the best
             epoch is the one with the best validation HR@k: the test items never
             choose anything.
-        patience: stop after this many epochs without a better best-epoch
-            metric, and restore the weights of the best epoch (default: never stop).
         out_dir: a folder for `history.csv`, `model.keras` (the model of the
             best epoch) and `backup/`, the state after the last completed
             epoch, removed when the fit ends.
@@ -161,123 +152,53 @@ def train(
             batch over all devices (`distribution.data_parallel`); or a
             `keras.distribution.Distribution` (`distribution.make_distribution`),
             under whose `scope()` the model must have been built and compiled.
-            JAX backend only. `batch_size` is the global batch: the devices
+            JAX backend only. The batch size is the global batch: the devices
             must divide it.
         prefetch: draw each next epoch's negatives in the background while
             the model fits (default True; `TrainingSamples`).
-        sample_on: "host" (default) draws the negatives on the host
-            (`TrainingSamples`); "device" draws them inside the compiled step
-            (`ncf_keras.training.device_sampling`): each batch then holds batch_size //
-            (1 + negatives) positives (rounded down to a multiple of the
-            devices), each with its own negatives. Not yet with lazy Adam.
         keep_backup: leave `backup/` in `out_dir` when the fit ends (default
             False: removed). `train_run` removes it itself once the rest of its
             run folder is written, so a failure in between (a full disk) can
             still be resumed.
 
+    With `sample_on="device"` the negatives are drawn inside the compiled step
+    (`ncf_keras.training.device_sampling`): each batch then holds batch_size //
+    (1 + negatives) positives (rounded down to a multiple of the devices), each
+    with its own negatives. Not yet with lazy Adam.
+
     Returns:
         One dict per epoch: "epoch" (1-based), "loss", "hr@k", "ndcg@k", then
         "val_hr@k" and "val_ndcg@k" with `validation`, and the timings.
     """
-    check_at_least("epochs", epochs, 1)
-    check_choice("sample_on", sample_on, SAMPLE_ON)
-    if validation is not None and (validation.num_users, validation.num_items) != (
-        dataset.num_users,
-        dataset.num_items,
-    ):
-        raise ArgumentError("validation", "must be a validation_split of the dataset")
-    if patience is not None:
-        check_at_least("patience", patience, 1)
-    if resume and (out_dir is None or patience is not None):
-        raise ArgumentError("resume", "needs out_dir, and cannot be combined with patience")
-    if tensorboard is not None and None in map(
-        importlib.util.find_spec, ("tensorflow", "tensorboard")
-    ):
-        raise ArgumentError(
-            "tensorboard",
-            "needs TensorFlow and TensorBoard to write its logs: "
-            "pip install tensorflow tensorboard",
-        )
-    distribution = distribute
-    if isinstance(distribute, str):  # the model was built: its tables are known
-        distribution = distribution_lib.make_distribution(distribute, lambda: model)
-    if distribution is not None:
-        distribution_lib.check_backend()
-        distribution_lib.check_batch_size(batch_size, distribution)
-        distribution_lib.check_model(model, distribution)
-    monitor = f"val_hr@{k}" if validation is not None else f"hr@{k}"
-    done: list[dict[str, float]] = []  # the epochs a resumed fit has already completed
-    backup = None
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        backup = backup_of(out)
-        if resume:
-            with distribution_lib.scope(distribution):  # the optimizer's state on the devices
-                done = backup.restore(model)
-            _rewrite_history_csv(out / "history.csv", done)
-    trained_on = validation or dataset
-    # The same settings for batches of drawn rows (host) or of positives (device).
-    batches = (trained_on, negatives, batch_size, seed, len(done))
-    devices = {
-        "multiple_of": distribution_lib.replicas(distribution),
-        "shard": distribution_lib.data_shard(distribution),
-    }
-    fitted = model  # the model whose fit trains `model`
-    if sample_on == "device":
-        if isinstance(model.optimizer, lazy_adam.LazyAdam):
-            raise ArgumentError("sample_on", "device does not yet work with lazy-adam; use host")
-        with distribution_lib.scope(distribution):  # its tables replicated on every device
-            fitted = _with_negatives(model, trained_on, negatives, seed)
-        samples = device_sampling.PositiveBatches(*batches, **devices)
-    else:
-        samples = TrainingSamples(*batches, **devices, prefetch=prefetch, epochs=epochs)
+    config, _ = with_settings(config, settings).chosen_for(dataset, keras.backend.backend())
+    _check_fit(dataset, config, validation, out_dir, resume, tensorboard)
+    distribution = _distribution(model, distribute, config.batch_size)
+    backup = None if out_dir is None else backup_of(out_dir)
+    done = _restored(model, backup, resume, distribution)
+    fitted, samples = _sample_source(
+        model, validation or dataset, config, len(done), distribution, prefetch
+    )
     evaluations = [RankingEvaluation(dataset, k)]
     if validation is not None:
         evaluations.insert(0, RankingEvaluation(validation, k, prefix="val_"))
-    chain: list[keras.callbacks.Callback] = list(evaluations)
-    if distribution is not None:
-        chain = distribution_lib.outside(distribution, chain)
-    interrupt = InterruptAtBoundaries()  # first: a Ctrl-C stops before the others run
-    chain.insert(0, interrupt)
-    if timings:
-        chain.append(EpochTimes(samples, evaluations))
-    chain.append(StepProgbar())  # after the callbacks whose keys the epoch line shows
-    if patience is not None:
-        chain.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, mode="max", patience=patience, restore_best_weights=True
-            )
-        )
-    if tensorboard is not None:
-        chain.append(keras.callbacks.TensorBoard(str(tensorboard), write_graph=False))
-    if backup is not None:
-        best = max((row[monitor] for row in done), default=None)
-        chain += [
-            HistoryCSV(str(out / "history.csv"), append=bool(done)),
-            AtomicModelCheckpoint(
-                out / "model.keras",
-                monitor=monitor,
-                mode="max",
-                save_best_only=True,
-                initial_value_threshold=best,
-            ),
-            backup,
-        ]
-    chain += callbacks
-    if fitted is not model:
-        # The callbacks see `model`, except the progress bar, which Keras must find among
-        # the fit's own; the draws are keyed by epoch.
-        draw = fitted.get_layer("negatives")
-        chain = [device_sampling.DrawSeeds(draw, seed)] + [
-            c if isinstance(c, StepProgbar) else device_sampling.OnModel([c], model) for c in chain
-        ]
+    interrupt = InterruptAtBoundaries()
+    chain = _callback_chain(
+        [interrupt, *evaluations],
+        monitor=f"val_hr@{k}" if validation is not None else f"hr@{k}",
+        distribution=distribution,
+        timings=EpochTimes(samples, evaluations) if timings else None,
+        patience=config.patience,
+        tensorboard=tensorboard,
+        backup=backup,
+        done=done,
+    )
+    chain = _on_fitted(fitted, model, [*chain, *callbacks], config.seed)
     try:
-        if len(done) < epochs:
+        if len(done) < config.epochs:
             with distribution_lib.scope(distribution), interrupt.armed():
                 history = fitted.fit(
                     samples,
-                    epochs=epochs,
+                    epochs=config.epochs,
                     initial_epoch=len(done),
                     callbacks=chain,
                     verbose=verbose,
@@ -289,6 +210,173 @@ def train(
     if backup is not None and not keep_backup:
         shutil.rmtree(backup.folder, ignore_errors=True)
     return done
+
+
+def _check_fit(
+    dataset: Dataset,
+    config: TrainingConfig,
+    validation: Dataset | None,
+    out_dir: str | Path | None,
+    resume: bool,
+    tensorboard: str | Path | None,
+) -> None:
+    """Refuse what `train` cannot do with these arguments, before anything runs."""
+    if validation is not None and (validation.num_users, validation.num_items) != (
+        dataset.num_users,
+        dataset.num_items,
+    ):
+        raise ArgumentError("validation", "must be a validation_split of the dataset")
+    if resume and (out_dir is None or config.patience is not None):
+        raise ArgumentError("resume", "needs out_dir, and cannot be combined with patience")
+    if tensorboard is not None and None in map(
+        importlib.util.find_spec, ("tensorflow", "tensorboard")
+    ):
+        raise ArgumentError(
+            "tensorboard",
+            "needs TensorFlow and TensorBoard to write its logs: "
+            "pip install tensorflow tensorboard",
+        )
+
+
+def _distribution(
+    model: keras.Model,
+    distribute: str | keras.distribution.Distribution | None,
+    batch_size: int,
+) -> keras.distribution.Distribution | None:
+    """The `Distribution` that `train(distribute=)` names, checked against the model and batch."""
+    distribution = distribute
+    if isinstance(distribute, str):  # the model was built: its tables are known
+        distribution = distribution_lib.make_distribution(distribute, lambda: model)
+    if distribution is not None:
+        distribution_lib.check_backend()
+        distribution_lib.check_batch_size(batch_size, distribution)
+        distribution_lib.check_model(model, distribution)
+    return distribution
+
+
+def _restored(
+    model: keras.Model,
+    backup: EpochBackup | None,
+    resume: bool,
+    distribution: keras.distribution.Distribution | None,
+) -> list[dict[str, float]]:
+    """The epochs a resumed fit has already completed, restored into `model` (none if not resuming).
+
+    Makes the backup's folder; on resume, the weights and optimizer state come
+    back from it and history.csv is cut back to the epochs it holds.
+    """
+    if backup is None:
+        return []
+    backup.folder.parent.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        return []
+    with distribution_lib.scope(distribution):  # the optimizer's state on the devices
+        done = backup.restore(model)
+    _rewrite_history_csv(backup.folder.parent / "history.csv", done)
+    return done
+
+
+def _sample_source(
+    model: keras.Model,
+    trained_on: Dataset,
+    config: TrainingConfig,
+    initial_epoch: int,
+    distribution: keras.distribution.Distribution | None,
+    prefetch: bool,
+) -> tuple[keras.Model, TrainingSamples | device_sampling.PositiveBatches]:
+    """(the model to fit, its batches), the negatives drawn where `config.sample_on` says.
+
+    On the host, `model` itself fits `TrainingSamples`; on the device, a model
+    that draws the negatives inside the step (`_with_negatives`) fits batches of
+    positives. Both take the same settings and resume at `initial_epoch`.
+    """
+    batches = (trained_on, config.negatives, config.batch_size, config.seed, initial_epoch)
+    devices = {
+        "multiple_of": distribution_lib.replicas(distribution),
+        "shard": distribution_lib.data_shard(distribution),
+    }
+    if config.sample_on == "host":
+        samples = TrainingSamples(*batches, **devices, prefetch=prefetch, epochs=config.epochs)
+        return model, samples
+    if isinstance(model.optimizer, lazy_adam.LazyAdam):
+        raise ArgumentError("sample_on", "device does not yet work with lazy-adam; use host")
+    with distribution_lib.scope(distribution):  # its tables replicated on every device
+        fitted = _with_negatives(model, trained_on, config.negatives, config.seed)
+    return fitted, device_sampling.PositiveBatches(*batches, **devices)
+
+
+def _callback_chain(
+    chain: list[keras.callbacks.Callback],
+    *,
+    monitor: str,
+    distribution: keras.distribution.Distribution | None,
+    timings: EpochTimes | None,
+    patience: int | None,
+    tensorboard: str | Path | None,
+    backup: EpochBackup | None,
+    done: list[dict[str, float]],
+) -> list[keras.callbacks.Callback]:
+    """`train`'s callbacks, in the order they must run at each epoch's end.
+
+    1. `chain` as given: the `InterruptAtBoundaries` first, so that a Ctrl-C
+       stops before the others run, then the `RankingEvaluation`s, which
+       add the HR@k and NDCG@k that all the later callbacks read (run outside
+       the devices' mesh when distributed);
+    2. `timings`, after the evaluations it times and before the callbacks that
+       record its keys;
+    3. `StepProgbar`, after the callbacks whose keys the epoch line shows;
+    4. `EarlyStopping` on `monitor` where `patience` is given;
+    5. TensorBoard;
+    6. with a `backup`: `HistoryCSV`, the best model (`AtomicModelCheckpoint`,
+       whose best so far is that of the `done` epochs), and the backup last, so
+       that a backed-up epoch has its row and its model written.
+    """
+    interrupt, *evaluations = chain
+    if distribution is not None:
+        evaluations = distribution_lib.outside(distribution, evaluations)
+    chain = [interrupt, *evaluations]
+    if timings is not None:
+        chain.append(timings)
+    chain.append(StepProgbar())
+    if patience is not None:
+        chain.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode="max", patience=patience, restore_best_weights=True
+            )
+        )
+    if tensorboard is not None:
+        chain.append(keras.callbacks.TensorBoard(str(tensorboard), write_graph=False))
+    if backup is not None:
+        out = backup.folder.parent
+        chain += [
+            HistoryCSV(str(out / "history.csv"), append=bool(done)),
+            AtomicModelCheckpoint(
+                out / "model.keras",
+                monitor=monitor,
+                mode="max",
+                save_best_only=True,
+                initial_value_threshold=max((row[monitor] for row in done), default=None),
+            ),
+            backup,
+        ]
+    return chain
+
+
+def _on_fitted(
+    fitted: keras.Model, model: keras.Model, chain: list[keras.callbacks.Callback], seed: int
+) -> list[keras.callbacks.Callback]:
+    """`chain` for fitting `fitted`, the model that trains `model` (`_sample_source`).
+
+    Unchanged where `fitted` is `model`. Otherwise the callbacks see `model`,
+    except the progress bar, which Keras must find among the fit's own, and
+    `DrawSeeds` comes first: the device's draws are keyed by epoch.
+    """
+    if fitted is model:
+        return chain
+    draw = fitted.get_layer("negatives")
+    return [device_sampling.DrawSeeds(draw, seed)] + [
+        c if isinstance(c, StepProgbar) else device_sampling.OnModel([c], model) for c in chain
+    ]
 
 
 def _with_negatives(model: keras.Model, dataset: Dataset, negatives: int, seed: int) -> keras.Model:
