@@ -230,7 +230,8 @@ def train(
         "multiple_of": distribution_lib.replicas(distribution),
         "shard": distribution_lib.data_shard(distribution),
     }
-    fitted = lazy_adam.fitting(model)  # the model whose fit trains `model`
+    with distribution_lib.scope(distribution):  # its loss tracker on the devices
+        fitted = lazy_adam.fitting(model)  # the model whose fit trains `model`
     if sample_on == "device":
         if isinstance(model.optimizer, lazy_adam.LazyAdam):
             raise ArgumentError("sample_on", "device does not yet work with lazy-adam; use host")
