@@ -107,7 +107,7 @@ def measure(
     )
     keras.utils.set_random_seed(SEED)
     model = build_model("neumf", dataset.num_users, dataset.num_items, FACTORS)
-    compile_model(model, optimizer, learning_rate=LEARNING_RATE)
+    model = compile_model(model, optimizer, learning_rate=LEARNING_RATE)  # lazy-adam: its view
     samples = TrainingSamples(dataset, NEGATIVES, batch_size, SEED, prefetch=False)
     steps = min(fit_steps, len(samples))
     warmup = min(steps, 2 * STEPS_PER_EXECUTION)  # traces and compiles the step

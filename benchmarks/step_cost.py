@@ -49,7 +49,7 @@ def main() -> None:
     y = (rng.random(rows) < 0.2).astype("float32")
     keras.utils.set_random_seed(0)
     model = build_model("neumf", args.users, args.items, 8)
-    compile_model(model, args.optimizer, 0.003)
+    model = compile_model(model, args.optimizer, 0.003)  # for lazy-adam, a LazyAdamModel
     warm = 2 * STEPS_PER_EXECUTION * batch
 
     def fit(part: slice) -> None:

@@ -7,8 +7,9 @@ the CLI, the benchmarks and the notebooks all build models through it.
 Every model takes a dict of two int32 tensors of shape (batch,), "user" and
 "item", and returns the predicted probability of an interaction, shape
 (batch, 1). Only Keras layers and ops are used, so the models run on any Keras
-backend. They save to `.keras` files; the one custom object, the constraint on
-NeuMF's output layer under `l2`, is registered when this module is imported.
+backend. They save to `.keras` files; the custom objects (the constraint on
+NeuMF's output layer under `l2`, and the name older files give their
+embeddings) are registered when this module is imported.
 
 `l2` is an L2 penalty on the embeddings each example looks up, as in Rendle et
 al. 2020: l2 * (|p_u|^2 + |q_i|^2), averaged over the batch. It is computed on
@@ -25,7 +26,6 @@ import keras
 from ncf_keras.checks import check_choice, check_layers, check_number
 from ncf_keras.defaults import FACTORS, LAYERS, MODEL_NAMES, paper_tower
 from ncf_keras.errors import ArgumentError
-from ncf_keras.training.lazy_adam import Embedding
 
 
 def model_inputs() -> dict[str, keras.KerasTensor]:
@@ -36,9 +36,21 @@ def model_inputs() -> dict[str, keras.KerasTensor]:
     }
 
 
-def embedding(count: int, size: int, l2: float, name: str, stddev: float = 0.01) -> Embedding:
+@keras.saving.register_keras_serializable(package="ncf_keras", name="Embedding")
+class Embedding(keras.layers.Embedding):  # named so: Keras keys saved weights by class name
+    """`keras.layers.Embedding` under the name older saved models give it: "ncf_keras>Embedding".
+
+    Earlier versions of ncf-keras used a subclass that lazy Adam could feed; it added nothing to
+    the layer, so it loads as a plain embedding. New models use
+    `keras.layers.Embedding` itself.
+    """
+
+
+def embedding(
+    count: int, size: int, l2: float, name: str, stddev: float = 0.01
+) -> keras.layers.Embedding:
     """A (count, size) table from N(0, stddev), penalised by `l2` on the rows it returns."""
-    return Embedding(
+    return keras.layers.Embedding(
         count,
         size,
         # N(0, 0.01) by default, as in the paper. A fresh initializer per layer: one

@@ -341,3 +341,49 @@ def test_check_same_model_accepts_a_copy_and_refuses_another_shape():
             np.testing.assert_array_equal(mine, theirs)
     with pytest.raises(AssertionError):
         check_same_model(built, models.gmf(NUM_USERS, NUM_ITEMS, factors=4), 5, 5)
+
+
+def test_models_build_plain_keras_embeddings_and_import_no_training_code():
+    import ast
+    from pathlib import Path
+
+    model = models.build_model("neumf", 5, 4, factors=2, layers=[4, 2])
+    tables = [layer for layer in model.layers if "embedding" in layer.name]
+    assert len(tables) == 4 and {type(layer) for layer in tables} == {keras.layers.Embedding}
+    tree = ast.parse(Path(models.__file__).read_text())
+    imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [
+        a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names
+    ]
+    assert not [name for name in imported if name and name.startswith("ncf_keras.training")]
+
+
+def test_a_model_saved_with_the_old_embedding_class_still_loads(tmp_path):
+    """Files written before the models used plain embeddings name theirs "ncf_keras>Embedding"."""
+    import json
+    import zipfile
+
+    model = models.build_model("neumf", 5, 4, factors=2, layers=[4, 2], l2=0.01)
+    model.save(tmp_path / "new.keras")
+    with (
+        zipfile.ZipFile(tmp_path / "new.keras") as new,
+        zipfile.ZipFile(tmp_path / "old.keras", "w") as old,
+    ):
+        for item in new.infolist():
+            data = new.read(item)
+            if item.filename == "config.json":  # the old code's form of each embedding
+                config = json.loads(data)
+                tables = [
+                    layer for layer in config["config"]["layers"] if "embedding" in layer["name"]
+                ]
+                assert len(tables) == 4
+                for layer in tables:
+                    layer.update(
+                        module="ncf_keras.training.lazy_adam", registered_name="ncf_keras>Embedding"
+                    )
+                data = json.dumps(config)
+            old.writestr(item, data)
+    loaded = keras.saving.load_model(tmp_path / "old.keras")
+    assert isinstance(loaded.get_layer("gmf_user_embedding"), keras.layers.Embedding)
+    x = {"user": np.array([0, 4, 2], "int32"), "item": np.array([3, 0, 1], "int32")}
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)

@@ -320,6 +320,14 @@ def test_compile_model_picks_the_optimizer_and_rate(optimizer):
     assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
 
 
+def test_compile_model_xla_means_xla_where_keras_auto_would_not():
+    """Our "xla" turns XLA on for TensorFlow and JAX; Keras's own values pass through."""
+    assert compile_model(models.gmf(3, 4)).jit_compile is True  # the default, "xla"
+    assert compile_model(models.gmf(3, 4), jit_compile=False).jit_compile is False
+    with pytest.raises(ArgumentError, match=r'^jit_compile must be "xla", "auto", True or False'):
+        compile_model(models.gmf(3, 4), jit_compile="on")
+
+
 def test_summarize_picks_the_first_best_epoch_and_the_last():
     history = [
         {"epoch": 1, "hr@10": 0.2, "ndcg@10": 0.1},

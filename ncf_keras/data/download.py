@@ -124,7 +124,7 @@ def _download(remote: RemoteFile, tmp: Path, folder: Path) -> Path:
         raise DataError(
             f"{remote.url}: sha256 mismatch; the download is corrupt or truncated and was not kept"
         ) from None
-    except Exception as e:  # get_file re-raises network errors as a bare Exception
+    except Exception as e:  # Keras 3.15 get_file re-raises network errors as a bare Exception
         cause = e.__context__  # the URLError behind get_file's message, if any
         if isinstance(cause, urllib.error.HTTPError):
             reason = f"HTTP {cause.code} {cause.reason}"

@@ -21,7 +21,9 @@ from ncf_keras.data.dataset import Dataset
 from ncf_keras.data.sampling import random_stream, training_instances
 from ncf_keras.defaults import BATCH_SIZE, NEGATIVES
 
-BYTES_PER_ROW = 17  # peak host memory per training row while an epoch is drawn (benchmarks/README.md, *Memory*)
+BYTES_PER_ROW = (
+    17  # peak host memory per training row while an epoch is drawn (benchmarks/README.md, *Memory*)
+)
 HELD_BYTES_PER_ROW = 9  # a drawn epoch: int32 user, uint16 or int32 item, bool label
 
 Rows = tuple[np.ndarray, np.ndarray, np.ndarray]  # users, items, labels

@@ -94,7 +94,9 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
     """`ProgbarLogger` that never counts past the epoch's steps.
 
     With `steps_per_execution` > 1, Keras reports the last step of each
-    execution as if it were full, so a bar could end at 4864/4855.
+    execution as if it were full, so a bar could end at 4864/4855. Workaround
+    for Keras 3.15's `ProgbarLogger`; it can go once `fit` reports the true
+    last step of a partial execution.
     """
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
@@ -160,6 +162,8 @@ def interrupt_after() -> Iterator[None]:
     Keras's `model.save` (3.15) catches every exception around its first step
     with a bare `except:`, so a KeyboardInterrupt raised there is lost and
     training goes on. SIGTERM is raised as `Terminated`, a KeyboardInterrupt.
+    Workaround for Keras 3.15; it can go once `model.save` lets
+    BaseException through.
     """
     caught: list[int] = []
     with _interrupts_noted(caught):
@@ -176,6 +180,8 @@ class InterruptAtBoundaries(keras.callbacks.Callback):
     `armed()`, SIGINT and SIGTERM are only noted, and this callback raises
     them from its own code: KeyboardInterrupt, or `Terminated` (a
     KeyboardInterrupt) for SIGTERM. Put it first in the callbacks.
+    Workaround for Keras 3.15; it can go once `pythonify_logs` catches only
+    Exception.
     """
 
     def __init__(self):
@@ -238,7 +244,8 @@ class EpochBackup(keras.callbacks.Callback):
     The model is saved with `model.save` rather than `save_weights`: its
     `.keras` zip is written through Python, where a full disk is an OSError,
     while `save_weights` writes its HDF5 file from C, and HDF5 left with a
-    failed write crashes the process at exit.
+    failed write crashes the process at exit (seen with Keras 3.15 and h5py;
+    `save_weights` can come back once a failed HDF5 write is a clean OSError).
 
     Args:
         folder: the backup folder, created when first needed.

@@ -21,17 +21,16 @@ user's unseen count: uniform to within num_items / 2^31 (under 0.002% for
 ML-20M's 26,744 items), where the host's draw is exact.
 
 * `UnseenItemDraw`: the Keras layer that draws, users (b,) -> items (b, k).
-* `with_negatives`: a model that scores each positive with its k drawn
-  negatives, sharing the weights of the model it wraps.
+* `NegativeDrawing`: the model to fit: a model's own network (its layers and
+  weights), whose training call scores each positive with its k drawn
+  negatives; every other call, and `save`, are the model's.
 * `PositiveBatches`: the `keras.utils.PyDataset` of shuffled positives.
 * `DrawSeeds`: keys each epoch's draws by (seed, epoch).
-* `OnModel`: runs callbacks on the wrapped model, not the one fitted.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -42,8 +41,8 @@ from ncf_keras.data.dataset import Dataset
 from ncf_keras.data.sampling import UnseenItems, random_stream
 from ncf_keras.defaults import BATCH_SIZE, NEGATIVES
 from ncf_keras.errors import DataError
-from ncf_keras.models import model_inputs
 from ncf_keras.training.batches import batch_rows, served_rows
+from ncf_keras.training.network_view import NetworkView
 
 EPOCH_STRIDE = 1 << 20  # the seed state's counter at epoch e starts at e * EPOCH_STRIDE
 
@@ -111,27 +110,58 @@ class UnseenItemDraw(keras.layers.Layer):
         return keras.KerasTensor((users.shape[0], self.negatives), dtype="int32")
 
 
-def with_negatives(
-    model: keras.Model, unseen: UnseenItems, negatives: int = NEGATIVES, seed: int = 0
-) -> keras.Model:
-    """A model that scores each positive (user, item) with `negatives` drawn items.
+class NegativeDrawing(NetworkView):
+    """`model`'s network, whose training call draws `negatives` items for each positive.
 
-    It takes the inputs of `model` ({"user", "item"}, int32, shape (b,)) and
-    returns `model`'s probabilities, shape (b, 1 + negatives): column 0 for the
-    positive, then its negatives. Its weights are `model`'s, plus the
-    `UnseenItemDraw` layer named "negatives"; fitting it trains `model`.
+    A `NetworkView`: it holds `model`'s layers and weights, so fitting it
+    trains `model`. Called with
+    `training=True` on positives ({"user", "item"}, int32, shape (b,)), it
+    returns the probabilities of each positive and its drawn items, shape
+    (b, 1 + negatives), column 0 the positive's: the `UnseenItemDraw` layer
+    `draw` draws them inside the compiled step, and its seed state is part
+    of the step's state on every backend. Any other call (`predict`,
+    `evaluate`) is `model`'s, shape (b, 1), and `save` and `save_weights`
+    save `model`, so callbacks (evaluations, checkpoints, backups, early
+    stopping) treat it as `model`.
+
+    Args:
+        model: a model of `ncf_keras.models`.
+        unseen: the seen pairs to avoid (`Dataset.unseen_in_train`).
+        negatives: items drawn per positive (default 4).
+        seed: the seed of the draw (`DrawSeeds` sets it per epoch).
     """
-    inputs = model_inputs()
-    drawn = UnseenItemDraw(unseen, negatives, seed, name="negatives")(inputs["user"])
-    users = ops.repeat(ops.expand_dims(inputs["user"], 1), 1 + negatives, axis=1)
-    items = ops.concatenate([ops.expand_dims(inputs["item"], 1), drawn], axis=1)
-    scores = model({"user": ops.reshape(users, (-1,)), "item": ops.reshape(items, (-1,))})
-    outputs = ops.reshape(scores, (-1, 1 + negatives))
-    return keras.Model(inputs, outputs, name=f"{model.name}_with_negatives")
+
+    def __init__(
+        self, model: keras.Model, unseen: UnseenItems, negatives: int = NEGATIVES, seed: int = 0
+    ):
+        super().__init__(model)
+        self.draw = UnseenItemDraw(unseen, negatives, seed, name="negatives")
+        self.draw.build((None,))  # its tables exist: nothing for fit to build in a step
+
+    def compile(self, *args, **kwargs) -> None:
+        """`keras.Model.compile`, with the loss built for the training call's shape.
+
+        Before its first step, `fit` builds an unbuilt compiled loss on the
+        inference output's shape, (b, 1), where the labels are (b, 1 + negatives).
+        """
+        super().compile(*args, **kwargs)
+        scores = ops.full((1, 1 + self.draw.negatives), 0.5)
+        self.compute_loss(y=scores, y_pred=scores)
+
+    def call(self, inputs, training=None, mask=None):
+        if not training:
+            return super().call(inputs, training=training, mask=mask)
+        users, items = inputs["user"], inputs["item"]
+        width = 1 + self.draw.negatives
+        drawn = self.draw(users)
+        users = ops.repeat(ops.expand_dims(users, 1), width, axis=1)
+        items = ops.concatenate([ops.expand_dims(items, 1), drawn], axis=1)
+        flat = {"user": ops.reshape(users, (-1,)), "item": ops.reshape(items, (-1,))}
+        return ops.reshape(super().call(flat, training=training, mask=mask), (-1, width))
 
 
 class PositiveBatches(keras.utils.PyDataset):
-    """Shuffled batches of training positives, for a model `with_negatives`.
+    """Shuffled batches of training positives, for a `NegativeDrawing` model.
 
     Each batch is ({"user": int32 (p,), "item": int32 (p,)}, labels float32
     (p, 1 + negatives)), labels 1 in column 0 and 0 elsewhere, with
@@ -217,32 +247,3 @@ class DrawSeeds(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         state = self.draw.seed_generator.state
         state.assign(ops.convert_to_tensor([self.seed, epoch * EPOCH_STRIDE], state.dtype))
-
-
-class OnModel(keras.callbacks.CallbackList):
-    """Runs `callbacks` with `model` as their model while another model is fitted.
-
-    The model `with_negatives` is fitted; evaluations, checkpoints and early
-    stopping belong to the model it wraps. A stop that one of them asks for
-    (`model.stop_training`) is passed on to the fitted model.
-    """
-
-    def __init__(self, callbacks: Sequence[keras.callbacks.Callback], model: keras.Model):
-        super().__init__(list(callbacks), model=model)
-        self.wrapped, self.fitted = model, None
-
-    def set_model(self, model: keras.Model) -> None:
-        if getattr(self, "wrapped", None) is None:
-            super().set_model(model)  # from __init__: the wrapped model
-        else:
-            self.fitted = model
-
-    def on_train_begin(self, logs=None) -> None:
-        self.wrapped.stop_training = False
-        super().on_train_begin(logs)
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        for callback in self.callbacks:  # the fit's own logs: what they add reaches its History
-            callback.on_epoch_end(epoch, logs)
-        if self.wrapped.stop_training and self.fitted is not None:
-            self.fitted.stop_training = True

@@ -37,6 +37,7 @@ from ncf_keras.training.callbacks import (
     StepProgbar,
 )
 from ncf_keras.training.config import TrainingConfig, with_settings
+from ncf_keras.training.network_view import compiled_like
 
 STEPS_PER_EXECUTION = 32  # batches per compiled call: less Python overhead per batch
 OPTIMIZERS = {  # defaults.OPTIMIZER_NAMES -> the Keras optimizer
@@ -52,10 +53,12 @@ def compile_model(
     model: keras.Model,
     optimizer: str = "adam",
     learning_rate: float = LEARNING_RATE,
-    jit_compile: bool | str = "auto",
+    jit_compile: bool | str = "xla",
     betas: tuple[float, float] = ADAM_BETAS,
 ) -> keras.Model:
-    """Compile for binary cross-entropy (the paper's log loss, eq. 7); returns `model`.
+    """Compile `model` for binary cross-entropy (the paper's log loss, eq. 7); returns the
+    model to fit: `model`, or with "lazy-adam" a `lazy_adam.LazyAdamModel` of it (the
+    same layers and weights, saved as `model`). `train` accepts either.
 
     Args:
         model: a model of `ncf_keras.models`, or one built the same way.
@@ -66,8 +69,10 @@ def compile_model(
             used 0.001 with batches of 256, which takes 4x more steps per epoch.
         betas: Adam's (beta_1, beta_2), default Keras's (0.9, 0.999); only
             "adam" has them.
-        jit_compile: "auto" uses XLA on TensorFlow and JAX, where it runs NCF
-            several times faster on a CPU.
+        jit_compile: "xla" (default) compiles with XLA on TensorFlow and JAX,
+            where it runs NCF several times faster on a CPU, and not on
+            PyTorch. True, False and "auto" are passed to Keras as they are
+            (Keras's own "auto" leaves XLA off for TensorFlow on a CPU).
 
     Several batches run per compiled call (`steps_per_execution`), except on
     PyTorch, whose trainer runs one.
@@ -88,7 +93,11 @@ def compile_model(
         raise ArgumentError(
             "optimizer", f"lazy-adam needs KERAS_BACKEND=jax or tensorflow, not {backend}"
         )
-    if jit_compile == "auto":
+    if jit_compile not in (True, False, "auto", "xla"):
+        raise ArgumentError(
+            "jit_compile", f'must be "xla", "auto", True or False, got {jit_compile!r}'
+        )
+    if jit_compile == "xla":
         jit_compile = backend in ("tensorflow", "jax")
     model.compile(
         optimizer=OPTIMIZERS[optimizer](learning_rate, **settings),
@@ -96,9 +105,7 @@ def compile_model(
         jit_compile=jit_compile,
         steps_per_execution=1 if backend == "torch" else STEPS_PER_EXECUTION,
     )
-    if optimizer == "lazy-adam":
-        lazy_adam.attach(model)
-    return model
+    return lazy_adam.fitting(model)  # for lazy-adam, the model whose fit takes its steps
 
 
 def train(
@@ -192,7 +199,7 @@ def train(
         backup=backup,
         done=done,
     )
-    chain = _on_fitted(fitted, model, [*chain, *callbacks], config.seed)
+    chain = _on_fitted(fitted, [*chain, *callbacks], config.seed)
     try:
         if len(done) < config.epochs:
             with distribution_lib.scope(distribution), interrupt.armed():
@@ -296,8 +303,10 @@ def _sample_source(
         "shard": distribution_lib.data_shard(distribution),
     }
     if config.sample_on == "host":
+        with distribution_lib.scope(distribution):  # its loss tracker on the devices
+            fitted = lazy_adam.fitting(model)  # lazy Adam's steps, else `model` itself
         samples = TrainingSamples(*batches, **devices, prefetch=prefetch, epochs=config.epochs)
-        return model, samples
+        return fitted, samples
     if isinstance(model.optimizer, lazy_adam.LazyAdam):
         raise ArgumentError("sample_on", "device does not yet work with lazy-adam; use host")
     with distribution_lib.scope(distribution):  # its tables replicated on every device
@@ -363,32 +372,19 @@ def _callback_chain(
 
 
 def _on_fitted(
-    fitted: keras.Model, model: keras.Model, chain: list[keras.callbacks.Callback], seed: int
+    fitted: keras.Model, chain: list[keras.callbacks.Callback], seed: int
 ) -> list[keras.callbacks.Callback]:
-    """`chain` for fitting `fitted`, the model that trains `model` (`_sample_source`).
-
-    Unchanged where `fitted` is `model`. Otherwise the callbacks see `model`,
-    except the progress bar, which Keras must find among the fit's own, and
-    `DrawSeeds` comes first: the device's draws are keyed by epoch.
-    """
-    if fitted is model:
-        return chain
-    draw = fitted.get_layer("negatives")
-    return [device_sampling.DrawSeeds(draw, seed)] + [
-        c if isinstance(c, StepProgbar) else device_sampling.OnModel([c], model) for c in chain
-    ]
+    """`chain` for fitting `fitted` (`_sample_source`): where it draws negatives in the
+    step, `DrawSeeds` first, so that the device's draws are keyed by epoch."""
+    if isinstance(fitted, device_sampling.NegativeDrawing):
+        return [device_sampling.DrawSeeds(fitted.draw, seed), *chain]
+    return chain
 
 
 def _with_negatives(model: keras.Model, dataset: Dataset, negatives: int, seed: int) -> keras.Model:
-    """`device_sampling.with_negatives(model)`, compiled as `model` is, with its optimizer."""
-    fitted = device_sampling.with_negatives(model, dataset.unseen_in_train, negatives, seed)
-    fitted.compile(
-        optimizer=model.optimizer,
-        loss=model.loss,
-        jit_compile=model.jit_compile,
-        steps_per_execution=model.steps_per_execution,
-    )
-    return fitted
+    """`device_sampling.NegativeDrawing(model)`, compiled as `model` is, with its optimizer."""
+    fitted = device_sampling.NegativeDrawing(model, dataset.unseen_in_train, negatives, seed)
+    return compiled_like(fitted, model)
 
 
 def backup_of(out_dir: str | Path) -> EpochBackup:

@@ -13,10 +13,14 @@ keep their moments, so it is not Adam's exact trajectory (the two coincide when
 every row is in every batch); the dense layers are updated by Adam itself.
 
 The train step differentiates the loss with respect to the looked-up rows,
-shape (batch, size), not the tables: `Embedding` returns the rows that the step
-hands it. The row arithmetic is in `keras.ops`; only the step around it is
-written per backend, for JAX and TensorFlow (PyTorch has none). `model.fit`,
-callbacks, saving and resuming work as with any optimizer.
+shape (batch, size), not the tables: while the step runs, each
+`keras.layers.Embedding` of the model returns the rows that the step hands it
+(`_feeding`). The row arithmetic is in `keras.ops`; only the step around it is
+written per backend, for JAX and TensorFlow (PyTorch has none), as the
+`train_step` of `LazyAdamModel`, a `keras.Model` subclass on the model's own
+network. Its `fit`, callbacks, saving and resuming work as with any optimizer. The Keras internals
+the step needs are read in `ncf_keras.training.keras_private`, which refuses a
+Keras version they were not checked against.
 """
 
 from __future__ import annotations
@@ -28,64 +32,98 @@ from typing import NamedTuple
 import keras
 from keras import ops
 
-_ROWS: dict[str, object] = {}  # layer name -> the rows it returns, while a step runs
+from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.training import keras_private
+from ncf_keras.training.network_view import NetworkView, compiled_like
 
 
-@keras.saving.register_keras_serializable(package="ncf_keras")
-class Embedding(keras.layers.Embedding):
-    """`keras.layers.Embedding` that a lazy Adam step can feed the looked-up rows."""
+class Table(NamedTuple):
+    """An embedding table of a model: its layer, the input it looks up, its place."""
 
-    def call(self, inputs):
-        rows = _ROWS.get(self.name)
-        return super().call(inputs) if rows is None else rows
+    layer: keras.layers.Embedding
+    key: str  # "user" or "item"
+    index: int  # in model.trainable_variables
 
 
 @contextlib.contextmanager
-def _feeding(rows: dict[str, object]):
-    _ROWS.update(rows)
+def _feeding(tables: list[Table], rows: list):
+    """While the block runs, each table's layer returns its rows (b, size) instead of
+    looking them up; Keras still applies the layer's activity regularizer to them."""
+    for table, fed in zip(tables, rows, strict=True):
+        object.__setattr__(table.layer, "call", lambda ids, fed=fed: fed)
     try:
         yield
     finally:
-        _ROWS.clear()
+        for table in tables:
+            object.__delattr__(table.layer, "call")
 
 
 @keras.saving.register_keras_serializable(package="ncf_keras")
 class LazyAdam(keras.optimizers.Adam):
     """Adam whose embedding tables are updated row by row; see the module's docstring.
 
-    Same arguments as `keras.optimizers.Adam`. `attach` (which `compile_model`
-    calls) gives the model the step that makes it lazy; on its own it is Adam.
+    Same arguments as `keras.optimizers.Adam`. The tables are updated by the
+    step of a `LazyAdamModel`, which `compile_model` returns and `train` fits;
+    a plain `model.fit` that would update a table with dense Adam is refused.
     """
 
+    def update_step(self, gradient, variable, learning_rate):
+        # Keras names an Embedding's table "embeddings"; TensorFlow passes its own variable,
+        # named "<layer>/embeddings:0".
+        if variable.name.split(":")[0].rsplit("/", 1)[-1] == "embeddings":
+            raise DataError(
+                f"lazy-adam updates {variable.name} row by row in LazyAdamModel's step; "
+                "fit the model that compile_model returns, or use train()"
+            )
+        super().update_step(gradient, variable, learning_rate)
 
-class Table(NamedTuple):
-    """An embedding table of a model: its layer, the input it looks up, its place."""
 
-    layer: Embedding
-    key: str  # "user" or "item"
-    index: int  # in model.trainable_variables
+class LazyAdamModel(NetworkView):
+    """`model`'s network (a `NetworkView`: the same layers and weights), fitted with lazy Adam.
 
+    Its `train_step` updates, for each `keras.layers.Embedding`, only the rows
+    the batch looks up. Every embedding must look up one of the model's inputs
+    ("user" or "item") directly, as in `ncf_keras.models`; compile it with
+    `LazyAdam`. JAX and TensorFlow backends only.
 
-def attach(model: keras.Model) -> None:
-    """Make `model.fit` take lazy Adam steps: `model` must be compiled with `LazyAdam`.
-
-    Every `ncf_keras.training.lazy_adam.Embedding` of `model` must look up one of the model's
-    inputs ("user" or "item") directly, as in `ncf_keras.models`. JAX and
-    TensorFlow backends only.
+    Raises DataError for a Keras version whose internals the step was not
+    checked against (`keras_private`).
     """
-    inputs = {id(tensor): tensor.name for tensor in model.inputs}
-    positions = {id(v): i for i, v in enumerate(model.trainable_variables)}
-    tables = []
-    for layer in model.layers:
-        if isinstance(layer, Embedding):
-            (source,) = layer._inbound_nodes[0].input_tensors
-            tables.append(Table(layer, inputs[id(source)], positions[id(layer.embeddings)]))
-    if not model.optimizer.built:  # its moments now, not inside a traced step
-        model.optimizer.build(model.trainable_variables)
-    if keras.backend.backend() == "jax":
-        model.train_step = lambda state, data: _jax_train_step(model, tables, state, data)
-    else:
-        model.train_step = lambda data: _tensorflow_train_step(model, tables, data)
+
+    def __init__(self, model: keras.Model):
+        keras_private.check_keras_version()
+        super().__init__(model)
+
+    def compile(self, *args, **kwargs) -> None:
+        super().compile(*args, **kwargs)
+        if not isinstance(self.optimizer, LazyAdam):
+            raise ArgumentError("optimizer", "of a LazyAdamModel must be a LazyAdam")
+        if not self.optimizer.built:  # its moments now, not inside a traced step
+            self.optimizer.build(self.trainable_variables)
+
+    def tables(self) -> list[Table]:
+        """The embedding tables, each with the input it looks up and its place."""
+        inputs = {id(tensor): tensor.name for tensor in self.inputs}
+        positions = {id(v): i for i, v in enumerate(self.trainable_variables)}
+        return [
+            Table(layer, inputs[id(layer.input)], positions[id(layer.embeddings)])
+            for layer in self.layers
+            if isinstance(layer, keras.layers.Embedding)
+        ]
+
+    def train_step(self, *args):
+        """Keras's trainer's step for this backend: (state, data) on JAX, (data) on TensorFlow."""
+        if keras.backend.backend() == "jax":
+            return _jax_train_step(self, self.tables(), *args)
+        return _tensorflow_train_step(self, self.tables(), *args)
+
+
+def fitting(model: keras.Model) -> keras.Model:
+    """The model whose `fit` trains `model`: a `LazyAdamModel` of it, compiled as it is,
+    where it is compiled with `LazyAdam` and is not one already; else `model` itself."""
+    if isinstance(model, LazyAdamModel) or not isinstance(model.optimizer, LazyAdam):
+        return model
+    return compiled_like(LazyAdamModel(model), model)
 
 
 def _jax_train_step(model: keras.Model, tables: list[Table], state, data):
@@ -99,7 +137,7 @@ def _jax_train_step(model: keras.Model, tables: list[Table], state, data):
     def loss(rows, dense):
         dense = iter(dense)
         values = [trainable[i] if i in in_tables else next(dense) for i in range(len(trainable))]
-        with _feeding({table.layer.name: r for table, r in zip(tables, rows, strict=True)}):
+        with _feeding(tables, rows):
             return model.compute_loss_and_updates(
                 values, non_trainable, metrics_values, x, y, sample_weight,
                 training=True, optimizer_variables=optimizer_values,
@@ -113,6 +151,11 @@ def _jax_train_step(model: keras.Model, tables: list[Table], state, data):
     optimizer = model.optimizer
     trainable, optimizer_values = list(trainable), list(optimizer_values)
     at = {id(v): i for i, v in enumerate(optimizer.variables)}
+    with keras.StatelessScope(
+        state_mapping=list(zip(optimizer.variables, optimizer_values, strict=True))
+    ):
+        step = ops.convert_to_tensor(optimizer.iterations + 1)  # before Adam counts this step
+        learning_rate = ops.convert_to_tensor(optimizer.learning_rate)
     ids = {key: _sorted(x[key]) for key in {table.key for table in tables}}
     for table, grad in zip(tables, row_grads, strict=True):
         m, v = _moments(optimizer, table)
@@ -122,8 +165,8 @@ def _jax_train_step(model: keras.Model, tables: list[Table], state, data):
             ids[table.key],
             grad,
             old,
-            step=optimizer_values[at[id(optimizer._iterations)]] + 1,
-            learning_rate=optimizer_values[at[id(optimizer._learning_rate)]],
+            step=step,
+            learning_rate=learning_rate,
         )
         written = [
             value.at[rows].set(update, indices_are_sorted=True)
@@ -136,8 +179,8 @@ def _jax_train_step(model: keras.Model, tables: list[Table], state, data):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Gradients do not exist")  # the tables: done above
         trainable, optimizer_values = optimizer.stateless_apply(optimizer_values, grads, trainable)
-    logs, metrics_values = model._update_metrics_variables(
-        metrics_values, unscaled_loss, x, y, y_pred, sample_weight
+    logs, metrics_values = keras_private.jax_update_metrics(
+        model, metrics_values, unscaled_loss, x, y, y_pred, sample_weight
     )
     return logs, (trainable, non_trainable, optimizer_values, metrics_values)
 
@@ -152,10 +195,10 @@ def _tensorflow_train_step(model: keras.Model, tables: list[Table], data):
     dense = [v for i, v in enumerate(model.trainable_variables) if i not in in_tables]
     with tf.GradientTape() as tape:
         tape.watch(rows)
-        with _feeding({table.layer.name: r for table, r in zip(tables, rows, strict=True)}):
+        with _feeding(tables, rows):
             y_pred = model(x, training=True)
         loss = model.compute_loss(x, y, y_pred, sample_weight, training=True)
-    model._loss_tracker.update_state(loss, sample_weight=ops.shape(x["user"])[0])
+    keras_private.loss_tracker(model).update_state(loss, sample_weight=ops.shape(x["user"])[0])
     row_grads, dense_grads = tape.gradient(loss, (rows, dense))
 
     optimizer = model.optimizer
@@ -174,8 +217,7 @@ def _tensorflow_train_step(model: keras.Model, tables: list[Table], data):
 
 def _moments(optimizer: LazyAdam, table: Table) -> tuple[keras.Variable, keras.Variable]:
     """Adam's first and second moment variables for `table`."""
-    slot = optimizer._get_variable_index(table.layer.embeddings)
-    return optimizer._momentums[slot], optimizer._velocities[slot]
+    return keras_private.adam_moments(optimizer, table.layer.embeddings)
 
 
 def _sorted(ids) -> tuple:

@@ -7,6 +7,7 @@ test_distribution.py: the test session runs one backend only.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -118,3 +119,66 @@ def test_sorted_ids_number_equal_ids_alike():
     np.testing.assert_array_equal(ids[order], np.sort(ids))
     np.testing.assert_array_equal(rows, np.sort(ids))
     np.testing.assert_array_equal(segment, [0, 1, 1, 1, 2, 2, 3, 4])
+
+
+def test_lazy_adam_refuses_an_untested_keras_version_with_one_line(monkeypatch):
+    import keras
+
+    from ncf_keras.errors import DataError
+    from ncf_keras.models import build_model
+    from ncf_keras.training import keras_private
+    from ncf_keras.training.fit import compile_model
+
+    keras_private.check_keras_version("3.15.1")  # the version it was checked against
+    for version in ("3.16.0", "3.14.2", "4.0.0", "nightly"):
+        with pytest.raises(
+            DataError, match=f"tested with Keras 3.15 only, and this is Keras {version}"
+        ):
+            keras_private.check_keras_version(version)
+    monkeypatch.setattr(keras, "__version__", "3.16.0")
+    with pytest.raises(
+        DataError, match=re.escape("pip install 'keras>=3.15,<3.16', or use --optimizer adam")
+    ):
+        compile_model(build_model("gmf", 3, 4), "lazy-adam")
+    compile_model(build_model("gmf", 3, 4), "adam")  # Adam reads no internals
+
+
+def test_lazy_adam_fits_through_its_model_and_refuses_a_plain_fit(tmp_path):
+    """compile_model returns a LazyAdamModel on the same weights, saved as the plain model;
+    fitting the plain model would update its tables with dense Adam, and is refused."""
+    import keras
+
+    from ncf_keras.errors import DataError
+    from ncf_keras.models import build_model
+    from ncf_keras.training.fit import compile_model
+    from ncf_keras.training.lazy_adam import LazyAdamModel
+
+    model = build_model("gmf", 5, 4, factors=2)
+    fitted = compile_model(model, "lazy-adam", jit_compile=False)
+    assert isinstance(fitted, LazyAdamModel) and fitted.network() is model
+    assert [id(v) for v in fitted.weights] == [id(v) for v in model.weights]
+    x = {"user": np.array([0, 1, 2], "int32"), "item": np.array([3, 2, 1], "int32")}
+    y = np.array([1.0, 0.0, 1.0], "float32")
+    fitted.fit(x, y, batch_size=3, verbose=0)
+    fitted.save(tmp_path / "model.keras")
+    assert type(keras.saving.load_model(tmp_path / "model.keras")) is type(model)
+    with pytest.raises(DataError, match="fit the model that compile_model returns"):
+        model.fit(x, y, batch_size=3, verbose=0)
+
+
+def test_lazy_adam_steps_leave_the_embeddings_plain_layers_again():
+    """During a step each table returns the rows it is fed; afterwards it looks them up."""
+    import keras
+
+    from ncf_keras.models import build_model
+    from ncf_keras.training.fit import compile_model
+
+    model = compile_model(build_model("gmf", 5, 4, factors=2), "lazy-adam", jit_compile=False)
+    x = {"user": np.array([0, 1, 2], "int32"), "item": np.array([3, 2, 1], "int32")}
+    model.fit(x, np.array([1.0, 0.0, 1.0], "float32"), batch_size=3, verbose=0)
+    tables = [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+    assert len(tables) == 2 and all("call" not in vars(layer) for layer in tables)
+    user = model.get_layer("gmf_user_embedding")
+    np.testing.assert_array_equal(
+        np.asarray(user(x["user"])), np.asarray(user.embeddings)[[0, 1, 2]]
+    )

@@ -12,7 +12,7 @@ from ncf_keras import metrics, models
 from ncf_keras.data.dataset import validation_split
 from ncf_keras.data.sampling import UnseenItems
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.training.device_sampling import PositiveBatches, UnseenItemDraw
+from ncf_keras.training.device_sampling import NegativeDrawing, PositiveBatches, UnseenItemDraw
 from ncf_keras.training.fit import compile_model, summarize, train
 
 NUM_ITEMS = 12
@@ -142,8 +142,8 @@ def test_a_resumed_fit_draws_what_an_uninterrupted_one_draws(small_synthetic, tm
 
 
 def test_patience_stops_the_fit_and_restores_the_best_epoch(small_synthetic, tmp_path):
-    """EarlyStopping and the checkpoint see the wrapped model: its stop ends the fit, and the
-    model left in memory and the one saved are the best validation epoch's."""
+    """EarlyStopping and the checkpoint see the model's network: its stop ends the fit, and
+    the model left in memory and the one saved are the best validation epoch's."""
     validation = validation_split(small_synthetic, seed=0)
     model = fresh_neumf(small_synthetic)
     history = train(
@@ -162,6 +162,58 @@ def test_patience_stops_the_fit_and_restores_the_best_epoch(small_synthetic, tmp
     saved = keras.saving.load_model(tmp_path / "model.keras")
     assert metrics.evaluate(model, validation)["hr@10"] == pytest.approx(best)
     assert metrics.evaluate(saved, validation)["hr@10"] == pytest.approx(best)
+
+
+def test_negative_drawing_is_the_models_network_and_saves_as_the_model(tmp_path):
+    """Its training call scores each positive and its drawn items; everything else is the
+    model's: the same weights, the same predictions, and a saved file without the draw."""
+    model = models.gmf(len(SEEN), NUM_ITEMS, 4)
+    fitted = NegativeDrawing(model, unseen_items(), negatives=3, seed=1)
+    assert [id(v) for v in fitted.trainable_variables] == [id(v) for v in model.trainable_variables]
+    x = {"user": np.array([0, 1, 2, 4], "int32"), "item": np.array([1, 5, 3, 9], "int32")}
+    np.testing.assert_array_equal(fitted.predict(x, verbose=0), model.predict(x, verbose=0))
+    scores = np.asarray(fitted(x, training=True))
+    assert scores.shape == (4, 4)
+    np.testing.assert_allclose(scores[:, :1], np.asarray(model(x)), rtol=1e-6)
+    every = np.asarray(
+        model(
+            {
+                "user": np.repeat(x["user"], NUM_ITEMS),
+                "item": np.tile(np.arange(NUM_ITEMS, dtype="int32"), 4),
+            }
+        )
+    )
+    for row, user in enumerate(x["user"]):  # each drawn score is an unseen item's score
+        unseen = [i for i in range(NUM_ITEMS) if i not in SEEN[int(user)]]
+        for score in scores[row, 1:]:
+            assert np.isclose(every[row * NUM_ITEMS + np.array(unseen)], score, rtol=1e-6).any()
+    fitted.save(tmp_path / "model.keras")
+    saved = keras.saving.load_model(tmp_path / "model.keras")
+    assert type(saved) is type(model) and "negatives" not in [layer.name for layer in saved.layers]
+    np.testing.assert_array_equal(saved.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_callbacks_see_the_model_that_predicts_and_saves_as_the_trained_one(small_synthetic):
+    seen = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.predict(x, verbose=0).shape)
+
+    x = {"user": np.array([0, 1], "int32"), "item": np.array([2, 3], "int32")}
+    model = fresh_neumf(small_synthetic)
+    before = model.predict(x, verbose=0)
+    train(
+        model,
+        small_synthetic,
+        epochs=2,
+        batch_size=250,
+        verbose=0,
+        sample_on="device",
+        callbacks=[Watch()],
+    )
+    assert seen == [(2, 1), (2, 1)]
+    assert not np.allclose(model.predict(x, verbose=0), before)  # fitting it trained `model`
 
 
 def test_device_sampling_refuses_what_it_does_not_support(small_synthetic):
