@@ -43,7 +43,7 @@ _EXPORTS = {
     "TrainingConfig": "ncf_keras.training.config",
     "compile_model": "ncf_keras.training.fit",
     "train": "ncf_keras.training.fit",
-    "epoch_history": "ncf_keras.training.fit",
+    "epoch_history": "ncf_keras.training.history",
     "TrainingSamples": "ncf_keras.training.batches",
     "HistoryCSV": "ncf_keras.training.callbacks",
     "RankingEvaluation": "ncf_keras.training.callbacks",

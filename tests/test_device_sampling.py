@@ -13,7 +13,8 @@ from ncf_keras.data.dataset import validation_split
 from ncf_keras.data.sampling import UnseenItems
 from ncf_keras.errors import ArgumentError, DataError
 from ncf_keras.training.device_sampling import NegativeDrawing, PositiveBatches, UnseenItemDraw
-from ncf_keras.training.fit import compile_model, summarize, train
+from ncf_keras.training.fit import compile_model, train
+from ncf_keras.training.history import summarize
 
 NUM_ITEMS = 12
 SEEN = {  # user -> seen items: none, one, four (both ends), all but one, eight (a run)

@@ -23,7 +23,8 @@ from ncf_keras.runs.folder import write_json
 from ncf_keras.training import batches
 from ncf_keras.training.batches import TrainingSamples
 from ncf_keras.training.callbacks import AtomicModelCheckpoint, StepProgbar, interrupt_after
-from ncf_keras.training.fit import compile_model, summarize, train
+from ncf_keras.training.fit import compile_model, train
+from ncf_keras.training.history import summarize
 
 
 def fresh_gmf(dataset: Dataset, seed: int = 0, lr: float = 0.005) -> keras.Model:

@@ -35,7 +35,7 @@ from ncf_keras.models import FirstRowsMaxNorm
 from ncf_keras.plots import plot_runs
 from ncf_keras.runs import ownership
 from ncf_keras.training.config import recorded_config
-from ncf_keras.training.fit import summarize
+from ncf_keras.training.history import summarize
 
 
 def write_run(

@@ -5,9 +5,14 @@
 * `batches`: an epoch's training rows as Keras batches, drawn on the host.
 * `device_sampling`: negatives drawn inside the compiled training step instead.
 * `callbacks`: per-epoch ranking metrics, timings, history and checkpoints.
+* `history`: a fit's rows per epoch, history.csv on resume, and the best epoch.
+* `network_view`: a `keras.Model` subclass on a model's own layers, whose
+  training step is the subclass's: the base of the next two.
 * `lazy_adam`: Adam that updates only the embedding rows a batch looks up.
 * `distribution`: many devices and hosts with `keras.distribution` (JAX).
 * `pretraining`: NeuMF initialised from trained GMF and MLP.
+* `keras_private`: the only place that reads Keras's private attributes, and the
+  Keras versions that reading was tested with.
 
 Dependency rule: this folder imports the foundation modules, `data`, `models`
 and `metrics`; never `runs` or the CLI.
