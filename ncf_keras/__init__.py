@@ -75,6 +75,7 @@ _EXPORTS = {
     "show_user": "ncf_keras.notebook",
     "load_or_train": "ncf_keras.notebook",
     # errors
+    "NcfError": "ncf_keras.errors",
     "DataError": "ncf_keras.errors",
     "ArgumentError": "ncf_keras.errors",
 }
