@@ -300,7 +300,7 @@ def spoiled_run(trained_run, tmp_path, request) -> Path:
 @pytest.mark.parametrize(
     "spoiled_run, reason",
     [
-        (unknown_class, "Could not locate class 'NoSuchLayer'"),
+        (unknown_class, "NoSuchLayer"),  # Keras names the class it cannot find
         (unknown_argument, "Unrecognized keyword arguments passed to Embedding"),
         (python_lambda, "Requested the deserialization of a `Lambda` layer"),
     ],
