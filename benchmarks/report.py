@@ -29,6 +29,7 @@ from quality_tables import (
     backend,
     costs_note,
     footnote,
+    paper_protocol_notes,
     quality_table,
     quality_targets,
     targets_notes,
@@ -64,6 +65,7 @@ def quality_section(results: dict) -> list[str]:
         "",
         table,
         "",
+        *paper_protocol_notes(table),
         *footnote(table),
         "Settings: early stopping on "
         "HR@10 of a validation item held out from each user's training data (ranked, "
@@ -177,7 +179,8 @@ def readme_text(results_dir: Path = RESULTS) -> str:
     if not quality:
         return "No results yet: run `benchmarks/quality.py`.\n"
     table = quality_table(quality, COMPACT_COLUMNS)
-    return "\n".join([table, "", costs_note(quality, table), "", *footnote(table)])
+    notes = [*paper_protocol_notes(table), costs_note(quality, table), "", *footnote(table)]
+    return "\n".join([table, "", *notes])
 
 
 def replace_generated(path: Path, text: str) -> None:

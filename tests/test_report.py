@@ -111,10 +111,32 @@ def test_quality_table_rows_are_mean_and_std_over_seeds_in_seed_order(quality):
     assert "backend" not in header  # every row ran on TensorFlow
     assert cells(first)[:4] == ["8", "ItemPop", "-", "0.453"]
     assert cells(first)[-2:] == ["-", "-"]  # ItemPop costs nothing and has no settings
-    assert cells(row)[:6] == ["8", "MLP", "2", "0.690 ± 0.014", "0.345 ± 0.007", "0.671 / 0.399"]
-    assert cells(row)[9] == "3, 4"  # the epochs validation chose, seed 0 first
+    assert cells(row)[:5] == ["8", "MLP", "2", "0.690 ± 0.014", "0.345 ± 0.007"]
+    assert cells(row)[6] == "0.671 / 0.399"  # the paper's
+    assert cells(row)[10] == "3, 4"  # the epochs validation chose, seed 0 first
     assert cells(row)[12] == "105"  # fit s: the mean of the runs' seconds
     assert "†" not in table
+
+
+def test_best_test_epoch_column_gives_the_mean_test_metrics_at_each_runs_best_epoch(quality):
+    """The paper's protocol: HR@10 and NDCG@10 of each run's best test epoch, not the chosen one."""
+    runs = [record(0, 0.68), record(1, 0.70), record(2, 0.69)]
+    for run, (hr, ndcg) in zip(runs, [(0.70, 0.41), (0.71, 0.43), (0.72, 0.42)], strict=True):
+        run["best_test_epoch"] = {"epoch": 30, "hr@10": hr, "ndcg@10": ndcg}
+    with_ials = quality.quality_table({"runs": [*runs, ials(0, 0.72) | {"factors": 8}]})
+    header, _, row = with_ials.splitlines()[:3]
+    assert dict(zip(cells(header), cells(row), strict=True))[quality.PAPER_PROTOCOL] == "-"  # iALS
+    table = quality.quality_table({"runs": runs})
+    header, _, row = table.splitlines()
+    row = dict(zip(cells(header), cells(row), strict=True))
+    assert (row["HR@10"], row[quality.PAPER_PROTOCOL]) == ("0.690 ± 0.010", "0.710 / 0.420")
+    assert quality.paper_protocol_notes(table) == [quality.PAPER_PROTOCOL_NOTE, ""]
+    assert quality.paper_protocol_notes(quality.tuning_table({"q.json": {"runs": runs}})) == []
+    del runs[1]["best_test_epoch"]  # recorded without it: no mean over the other seeds
+    table = quality.quality_table({"runs": runs})
+    assert "| 0.690 ± 0.010 | 0.345 ± 0.005 | n/a | 0.671 / 0.399 |" in table
+    note = quality.paper_protocol_notes(table)[0]
+    assert note == f"{quality.PAPER_PROTOCOL_NOTE} {quality.MISSING_NOTE}"
 
 
 def test_runs_from_before_the_validation_fix_are_marked(quality):
@@ -311,12 +333,13 @@ def test_readme_table_is_the_compact_columns_with_the_footnote_where_due(report,
     runs = [itempop(8), record(0, 0.68), record(1, 0.70, new=False)]
     (tmp_path / "quality.json").write_text(json.dumps({"runs": runs}))
     lines = report.readme_text(tmp_path).splitlines()
-    compact = "factors|model|seeds|HR@10|NDCG@10|paper HR@10 / NDCG@10|full-ranking HR@10|fit s"
-    assert cells(lines[0]) == compact.split("|")
-    mlp = ["8", "MLP †", "2", "0.690 ± 0.014", "0.345 ± 0.007", "0.671 / 0.399", "0.086 ± 0.002"]
-    assert cells(lines[3]) == [*mlp, "105"]
-    assert lines[5].startswith("fit s: mean wall seconds per run")
-    assert lines[7] == quality.OLD_VALIDATION
+    compact = "factors|model|seeds|HR@10|NDCG@10|{}|paper HR@10 / NDCG@10|full-ranking HR@10|fit s"
+    assert cells(lines[0]) == compact.format(quality.PAPER_PROTOCOL).split("|")
+    mlp = ["8", "MLP †", "2", "0.690 ± 0.014", "0.345 ± 0.007", "0.690 / 0.345", "0.671 / 0.399"]
+    assert cells(lines[3]) == [*mlp, "0.086 ± 0.002", "105"]
+    assert lines[5] == quality.PAPER_PROTOCOL_NOTE  # the one sentence, beside the table
+    assert lines[7].startswith("fit s: mean wall seconds per run")
+    assert lines[9] == quality.OLD_VALIDATION
 
 
 # --- Speed --------------------------------------------------------------------------------------
