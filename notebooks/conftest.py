@@ -1,6 +1,6 @@
 """Quick, side-effect-free settings for validating the notebooks with nbval.
 
-CI runs `python -m pytest --nbval-lax tests notebooks` from the project root.
+CI runs `python -m pytest -n 2 --nbval-lax tests notebooks` from the project root.
 When pytest collects this folder, this file sets, only where they are not set
 already (`os.environ.setdefault`):
 
@@ -28,12 +28,30 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 _SCRATCH = tempfile.mkdtemp(prefix="ncf-notebooks-")
 
 os.environ.setdefault("NCF_DATASET", "synthetic")
 os.environ.setdefault("NCF_EPOCHS", "2")
 os.environ.setdefault("NCF_FIGURES_DIR", os.path.join(_SCRATCH, "figures"))
 os.environ.setdefault("NCF_RUNS_DIR", os.path.join(_SCRATCH, "runs"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under pytest-xdist (`-n 2`, `--dist loadfile` from pyproject.toml), a file runs in one
+    worker, and the notebooks all in one, in order: 03 reuses the runs 01 and 02 saved."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class NotebooksInOrder(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "notebooks" if scope.endswith(".ipynb") else scope
+
+    return NotebooksInOrder(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

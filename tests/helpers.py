@@ -318,6 +318,11 @@ def read_metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
 
 
+def without_timings(history: list[dict]) -> list[dict]:
+    """A run's history without its `*_seconds` columns, which differ between runs."""
+    return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in history]
+
+
 def error_line(capsys) -> str:
     """The single line the CLI printed on stderr."""
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

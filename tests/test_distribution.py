@@ -53,6 +53,7 @@ def last_error(result) -> str:
     return lines[0]
 
 
+SETTINGS = [("adam", "host"), ("lazy-adam", "host"), ("adam", "device")]
 SAME_RUNS = """
 import json
 from ncf_keras.training import distribution as D
@@ -61,30 +62,39 @@ from ncf_keras.data.sources import synthetic
 
 ds = synthetic(num_users=200, num_items=120, interactions_per_user=10)
 out = {}
-for label, dist in [("none", None), ("data1", D.data_parallel(1)),
-                    ("data2", D.data_parallel(2)), ("data4", "data"), ("model4", "model")]:
-    m = train_run("neumf", ds, f"{ROOT}/{label}", layers=[16, 8, 4], epochs=1,
-                  batch_size=256, negatives=3, verbose=0, distribute=dist, optimizer=OPTIMIZER,
-                  sample_on=SAMPLE_ON)
-    out[label] = {"devices": m["config"]["devices"], "history": m["history"]}
+for optimizer, sample_on in SETTINGS:
+    for label, dist in [("none", None), ("data1", D.data_parallel(1)),
+                        ("data2", D.data_parallel(2)), ("data4", "data"), ("model4", "model")]:
+        m = train_run("neumf", ds, f"{ROOT}/{optimizer}-{sample_on}/{label}", layers=[16, 8, 4],
+                      epochs=1, batch_size=256, negatives=3, verbose=0, distribute=dist,
+                      optimizer=optimizer, sample_on=sample_on)
+        out.setdefault(f"{optimizer}-{sample_on}", {})[label] = {
+            "devices": m["config"]["devices"], "history": m["history"]
+        }
 print("RESULT " + json.dumps(out))
 """
 
 
-@pytest.mark.parametrize(
-    "optimizer, sample_on", [("adam", "host"), ("lazy-adam", "host"), ("adam", "device")]
-)
-def test_same_metrics_on_1_2_and_4_devices(tmp_path, optimizer, sample_on):
+@pytest.fixture(scope="module")
+def same_runs(tmp_path_factory) -> tuple[Path, dict]:
+    """SAME_RUNS's folder, and its runs' devices and histories by setting and label: every
+    setting trained in one process, which starts JAX once."""
+    root = tmp_path_factory.mktemp("same-runs")
+    result = run_python(f"ROOT = {str(root)!r}\nSETTINGS = {SETTINGS!r}\n" + SAME_RUNS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    return root, json.loads(line[len("RESULT ") :])
+
+
+@pytest.mark.parametrize("optimizer, sample_on", SETTINGS)
+def test_same_metrics_on_1_2_and_4_devices(same_runs, optimizer, sample_on):
     """negatives=3: 4 rows per positive, so no row is cut from a last batch on 4 devices.
 
     Lazy Adam too: its row updates work on sharded tables (`--distribute model`). And
     negatives drawn in the step: the same draws whichever devices run it.
     """
-    settings = f"ROOT = {str(tmp_path)!r}\nOPTIMIZER = {optimizer!r}\nSAMPLE_ON = {sample_on!r}\n"
-    result = run_python(settings + SAME_RUNS)
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
-    runs = json.loads(line[len("RESULT ") :])
+    root, settings = same_runs
+    runs = settings[f"{optimizer}-{sample_on}"]
     assert {label: run["devices"] for label, run in runs.items()} == {
         "none": 1,
         "data1": 1,
@@ -98,7 +108,7 @@ def test_same_metrics_on_1_2_and_4_devices(tmp_path, optimizer, sample_on):
             assert abs(one["loss"] - other["loss"]) <= LOSS_TOLERANCE, label
             for key in ("hr@10", "ndcg@10"):
                 assert abs(one[key] - other[key]) <= RANK_TOLERANCE, (label, key)
-    assert read_metrics(tmp_path / "data4")["config"]["devices"] == 4
+    assert read_metrics(root / f"{optimizer}-{sample_on}" / "data4")["config"]["devices"] == 4
 
 
 LAYOUTS = """

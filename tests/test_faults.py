@@ -17,7 +17,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import background_rows, error_line, ml1m_zip, ratings_dat, read_metrics, train_args
+from helpers import (
+    background_rows,
+    error_line,
+    ml1m_zip,
+    ratings_dat,
+    read_metrics,
+    train_args,
+    without_timings,
+)
 
 from ncf_keras.cli.main import main
 from ncf_keras.data import grouplens
@@ -35,19 +43,6 @@ def train_command(out: Path, *extra: str) -> list[str]:
 
 
 JAX = {**os.environ, "KERAS_BACKEND": "jax"}
-
-
-def without_timings(history: list[dict]) -> list[dict]:
-    return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in history]
-
-
-@pytest.fixture(scope="module")
-def whole_history(tmp_path_factory) -> list[dict]:
-    """The history of the uninterrupted run that interrupted ones must end with."""
-    run = tmp_path_factory.mktemp("whole") / "run"
-    done = subprocess.run(train_command(run), env=JAX, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return without_timings(read_metrics(run)["history"])
 
 
 def started_train(run: Path, **kwargs) -> subprocess.Popen:
@@ -99,7 +94,7 @@ def test_a_full_disk_at_the_first_save_is_one_line_and_leaves_no_run(tmp_path):
     assert sorted(os.listdir(tmp_path)) == []
 
 
-def test_a_disk_full_after_an_epoch_leaves_a_run_that_resumes(tmp_path, whole_history):
+def test_a_disk_full_after_an_epoch_leaves_a_run_that_resumes(tmp_path, uninterrupted_history):
     """The disk fills after the first epoch's backup: one line, exit 2, the backup before
     stays whole, and --resume ends with the history of an uninterrupted run."""
     run = tmp_path / "run"
@@ -115,7 +110,7 @@ def test_a_disk_full_after_an_epoch_leaves_a_run_that_resumes(tmp_path, whole_hi
     state = json.loads((backup / "state.json").read_text())
     assert (backup / state["weights"]).is_file()
     assert [p.name for p in backup.iterdir() if p.name.startswith(".")] == []  # no temporaries
-    assert resumed_history(run) == whole_history
+    assert resumed_history(run) == uninterrupted_history
 
 
 BACKUP_ON_A_FULL_DISK = """
@@ -172,7 +167,7 @@ def test_a_backup_that_cannot_be_written_keeps_the_previous_one(tmp_path):
 # --- SIGTERM ---------------------------------------------------------------------------
 
 
-def test_sigterm_during_training_is_one_line_and_resumable(tmp_path, whole_history):
+def test_sigterm_during_training_is_one_line_and_resumable(tmp_path, uninterrupted_history):
     """SIGTERM (`timeout`, schedulers) after the first epoch: as Ctrl-C, one line saying how
     to resume, exit 143; --resume then ends with the history of an uninterrupted run."""
     run = tmp_path / "run"
@@ -182,7 +177,7 @@ def test_sigterm_during_training_is_one_line_and_resumable(tmp_path, whole_histo
     assert started.returncode == 143, f"exit {started.returncode}; stderr: {err[-3000:]}"
     assert err.splitlines() == [f"error: terminated by SIGTERM ({RESUME})"]
     assert not run.exists()
-    assert resumed_history(run) == whole_history
+    assert resumed_history(run) == uninterrupted_history
 
 
 @pytest.fixture

@@ -197,7 +197,7 @@ def test_train_leaves_no_background_draw_behind(small_synthetic):
     assert sampler_threads() <= before
 
 
-def test_a_ctrl_c_inside_a_bare_except_still_stops_train(small_synthetic):
+def test_a_ctrl_c_inside_a_bare_except_still_stops_train(small_synthetic, ctrl_c_raises):
     """Keras swallows a KeyboardInterrupt raised in its bare `except:` blocks; train does not.
 
     The signal lands inside such a block in epoch 1; train raises at the next batch edge,
@@ -424,7 +424,7 @@ def test_the_progress_bar_stops_at_the_last_step(capsys):
     assert "10/10" in capsys.readouterr().out
 
 
-def test_a_ctrl_c_during_a_save_is_raised_when_the_save_ends():
+def test_a_ctrl_c_during_a_save_is_raised_when_the_save_ends(ctrl_c_raises):
     """Keras's `model.save` swallows a KeyboardInterrupt (a bare `except:`); held back
     until the save is done, the Ctrl-C still stops training."""
     import contextlib
