@@ -70,6 +70,48 @@ def dataset_summary(dataset: Dataset, data_dir: str | None, negatives: int) -> R
     }
 
 
+def epoch_draw_seconds(dataset: Dataset, negatives: int, seed: int, repeats: int) -> tuple:
+    """(median seconds, every call's seconds) of drawing one epoch's training rows, as
+    `TrainingSamples` does at the start of epochs 1, 2, ... (`training_instances`)."""
+    from ncf_keras.data.sampling import random_stream, training_instances
+
+    epochs = iter(range(1, repeats + 1))
+    median, times, _ = median_time(
+        lambda: training_instances(
+            dataset.train_users,
+            dataset.train_items,
+            dataset.unseen_in_train,
+            negatives,
+            random_stream(seed, "epoch", next(epochs)),
+        ),
+        repeats,
+    )
+    return median, times
+
+
+def model_at_defaults(name: str, dataset: Dataset, factors: int, negatives: int, seed: int):
+    """(model, the model to fit, the chosen settings) for `name` on `dataset`.
+
+    The model has `factors` predictive factors (the paper's MLP tower for
+    them), its weights seeded with `seed`, compiled at the batch size,
+    learning rate and optimizer `train` would choose for the data
+    (`training_defaults`), which the settings dict holds.
+    """
+    import keras
+
+    from ncf_keras.defaults import paper_tower
+    from ncf_keras.models import build_model
+    from ncf_keras.training.config import training_defaults
+    from ncf_keras.training.fit import compile_model
+
+    sizes = (dataset.num_users, dataset.num_items, len(dataset.train_users))
+    backend = keras.backend.backend()
+    chosen, _ = training_defaults(*sizes, backend, negatives=negatives, model=name)
+    keras.utils.set_random_seed(seed)
+    model = build_model(name, *sizes[:2], factors, paper_tower(factors))
+    return model, compile_model(model, chosen["optimizer"], chosen["learning_rate"]), chosen
+
+
 # --- Worker processes -------------------------------------------------------------------
 
 

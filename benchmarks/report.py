@@ -115,7 +115,7 @@ def tuning_section(files: dict[str, dict]) -> list[str]:
 
 def speed_section(speed: dict | None, time_to_quality: dict | None) -> list[str]:
     """The speed table with its notes, the time-to-quality table, and their commands."""
-    parts = ["### Speed (`ml-1m-ncf`, factor 8)", ""]
+    parts = ["### Speed (`ml-1m-ncf`)", ""]
     commands = []
     if speed:
         parts += [speed_tables.speed_table(speed), "", *speed_tables.speed_notes(speed)]

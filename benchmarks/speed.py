@@ -1,14 +1,16 @@
 """Speed of ncf_keras on the NCF paper's split (`ml-1m-ncf`), per model and Keras backend.
 
-For GMF, MLP and NeuMF at predictive factor 8 (the package defaults), it
-measures, one line per model and backend:
+For GMF, MLP and NeuMF at predictive factor 8 (the package defaults; `--factors
+8,64` adds factor 64, with the paper's MLP tower for it), at the settings the
+package chooses for this data (`training_defaults`: batch 16,384, Adam at
+0.003), it measures, one line per model, factor and backend:
 
 * **sampling**: seconds to draw one epoch's training rows (every positive plus
   4 sampled negatives: ~5M rows), with `ncf_keras.data.sampling.training_instances`,
   exactly as `TrainingSamples` calls it at the start of every epoch;
-* **fit**: seconds of one epoch of `model.fit` on a `TrainingSamples` (batch
-  1024, `compile_model` defaults: Adam 3e-3, XLA, `steps_per_execution`), and
-  training rows per second. The first epoch is a warm-up, so tracing and XLA
+* **fit**: seconds of one epoch of `model.fit` on a `TrainingSamples` (the
+  chosen batch and optimizer, `compile_model`'s XLA and `steps_per_execution`),
+  and training rows per second. The first epoch is a warm-up, so tracing and XLA
   compilation are not counted; the negative draw inside the epoch is
   subtracted (it is reported as sampling);
 * **sampled evaluation**: `ncf_keras.metrics.sampled_ranks` for all 6,040 users
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import classic
@@ -45,48 +48,30 @@ from common import Result, median_time, peak_rss_mib, timed
 MODELS = ("gmf", "mlp", "neumf")
 SEED = 0
 NEGATIVES = 4  # negatives per positive, the paper's and the package's default
-BATCH_SIZE = 1024  # TrainingSamples' and train()'s default
 
 
-def measure_package(model_name: str, data_dir: str | None, repeats: int) -> Result:
+def measure_package(model_name: str, factors: int, data_dir: str | None, repeats: int) -> Result:
     """Seconds of sampling, one fit epoch and both evaluations of one model, the package's way.
 
-    Runs in a worker process, on the backend that KERAS_BACKEND names.
+    Runs in a worker process, on the backend that KERAS_BACKEND names, at the
+    batch size, learning rate and optimizer `train` would choose for the data.
     """
     import keras
 
-    from ncf_keras.data.sampling import random_stream, training_instances
     from ncf_keras.data.sources import load_dataset
     from ncf_keras.metrics import full_ranks, hit_rate, ndcg, sampled_ranks
-    from ncf_keras.models import build_model
     from ncf_keras.training.batches import TrainingSamples
-    from ncf_keras.training.fit import compile_model
 
     load_s, dataset = timed(lambda: load_dataset(common.DATASET, data_dir))
     index_s, _ = timed(lambda: dataset.unseen_in_train)  # built once, cached on the dataset
     rss_after_load = peak_rss_mib()
-
-    # Sampling: what TrainingSamples does at the start of epoch e, for e = 1, 2, ...
-    epochs = iter(range(1, repeats + 1))
-    sample_s, sample_times, _ = median_time(
-        lambda: training_instances(
-            dataset.train_users,
-            dataset.train_items,
-            dataset.unseen_in_train,
-            NEGATIVES,
-            random_stream(SEED, "epoch", next(epochs)),
-        ),
-        repeats,
-    )
-
-    keras.utils.set_random_seed(SEED)
-    model = build_model(model_name, dataset.num_users, dataset.num_items)
-    compile_model(model)
+    sample_s, sample_times = common.epoch_draw_seconds(dataset, NEGATIVES, SEED, repeats)
+    model, fitted, chosen = common.model_at_defaults(model_name, dataset, factors, NEGATIVES, SEED)
     # Drawn in the foreground, so that the draws can be told apart from the fit.
-    samples = TrainingSamples(dataset, NEGATIVES, BATCH_SIZE, SEED, prefetch=False)
-    warmup_s, _ = timed(lambda: model.fit(samples, epochs=1, verbose=0))
+    samples = TrainingSamples(dataset, NEGATIVES, chosen["batch_size"], SEED, prefetch=False)
+    warmup_s, _ = timed(lambda: fitted.fit(samples, epochs=1, verbose=0))
     fit_start = time.perf_counter()
-    fit_wall_s, history = timed(lambda: model.fit(samples, epochs=1, verbose=0))
+    fit_wall_s, history = timed(lambda: fitted.fit(samples, epochs=1, verbose=0))
     # The epoch redraws its negatives in on_epoch_begin; that is sampling, not fitting.
     drawn_s = sum(s for start, s in samples.sample_seconds.values() if start >= fit_start)
     fit_s = fit_wall_s - drawn_s
@@ -100,8 +85,9 @@ def measure_package(model_name: str, data_dir: str | None, repeats: int) -> Resu
     return {
         "backend": keras.backend.backend(),
         "model": model_name,
+        "factors": factors,
         "dataset": common.dataset_summary(dataset, data_dir, NEGATIVES),
-        "batch_size": BATCH_SIZE,
+        **chosen,
         "rows": len(samples.labels),
         "sample_s": sample_s,
         "fit_s": fit_s,
@@ -140,10 +126,13 @@ def run_speed(args: argparse.Namespace) -> Result:
             results["skipped"].append({"backend": backend, "reason": "not installed"})
             common.progress(f"{backend}: not installed")
             continue
-        for model in args.models:
-            argv = common.worker_args(args.data_dir, model=model, repeats=args.repeats)
-            result = common.run_worker(Path(__file__), backend, argv, f"{backend} {model}")
-            results["runs"].append({"backend": backend, "model": model, **result})
+        for factors, model in product(args.factors, args.models):
+            options = {"model": model, "factor": factors, "repeats": args.repeats}
+            argv = common.worker_args(args.data_dir, **options)
+            label = f"{backend} {model}-{factors}"
+            result = common.run_worker(Path(__file__), backend, argv, label)
+            run = {"backend": backend, "model": model, "factors": factors}
+            results["runs"].append({**run, **result})
     if not args.skip_reference:
         results["reference"] = classic.run_reference(
             args.data_dir,
@@ -167,11 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=int, default=3, help="timed calls per sampling/eval number (default: 3)"
     )
     parser.add_argument(
+        "--factors",
+        type=common.int_list,
+        default=[8],
+        help="comma-separated predictive factors (default: 8); the classic reference is at 8",
+    )
+    parser.add_argument(
         "--skip-reference", action="store_true", help="do not measure the classic reference"
     )
     classic.add_reference_options(parser, prefix="reference-")
     common.add_worker_options(parser)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)
+    parser.add_argument("--factor", type=int, default=8, help=argparse.SUPPRESS)
     return parser
 
 
@@ -180,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.worker:
         common.write_worker_result(
-            args.worker_out, measure_package(args.model, args.data_dir, args.repeats)
+            args.worker_out,
+            measure_package(args.model, args.factor, args.data_dir, args.repeats),
         )
         return 0
 
     settings = {
+        "factors": args.factors,
         "repeats": args.repeats,
         "reference_fraction": args.reference_fraction,
         "reference_users": args.reference_users,

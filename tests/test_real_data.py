@@ -62,8 +62,12 @@ def test_ncf_split_does_not_leak(ncf):
 
 
 def test_one_epoch_of_gmf_reaches_half_hit_rate(ncf):
-    """Defaults (factors 8, batch 1024, Adam at 0.003, 4 negatives, seed 0): HR@10 >= 0.5."""
+    """Factors 8, batch 1024, Adam at 0.003, 4 negatives, seed 0: HR@10 >= 0.5.
+
+    Batch 1,024 as given: the default for this data, 16,384, takes 16 times fewer
+    steps an epoch and reaches 0.45 after one (benchmarks/README.md).
+    """
     keras.utils.set_random_seed(0)
     model = compile_model(models.gmf(ncf.num_users, ncf.num_items))
-    history = train(model, ncf, epochs=1, seed=0, verbose=0)
+    history = train(model, ncf, epochs=1, batch_size=1024, seed=0, verbose=0)
     assert history[0]["hr@10"] >= 0.5

@@ -206,15 +206,17 @@ def add_training_flags(group: argparse._ArgumentGroup) -> None:
         type=int,
         default=None,
         help="training rows per step (default: the --recipe's, else chosen from the data's "
-        f"size: {defaults.BATCH_SIZE} up to {defaults.LARGE_TABLES:,} users + items, "
-        f"{large['batch_size']} above; see docs/cli.md)",
+        f"size: {large['batch_size']} for an epoch of {defaults.LARGE_BATCH_ROWS:,} rows or "
+        f"more (ML-1M's size and up), else {defaults.BATCH_SIZE}; see docs/cli.md)",
     )
     group.add_argument(
         "--lr",
         type=float,
         default=None,
         help=f"learning rate (default: the --recipe's, else {defaults.LEARNING_RATE:g}; "
-        f"{defaults.FINE_TUNE_LEARNING_RATE:g} when fine-tuning pre-trained NeuMF)",
+        f"{defaults.LARGE_BATCH_LEARNING_RATES['mlp']:g} for the MLP at the chosen batch of "
+        f"{large['batch_size']}; {defaults.FINE_TUNE_LEARNING_RATE:g} when fine-tuning "
+        "pre-trained NeuMF)",
     )
     group.add_argument(
         "--recipe",

@@ -195,7 +195,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             load_run_model(args.pretrain_mlp, dataset, model="mlp"),
         )
     done = resumable_epochs(args.out) if args.resume else 0
-    choice = default_choice(config, dataset, pretrained)
+    choice = default_choice(config, dataset, pretrained, args.model)
     print(
         f"{dataset}\n" + (f"{choice}\n" if choice else "") + f"training {args.model}"
         f"{' (pre-trained)' if pretrained else ''} "
@@ -237,7 +237,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
 
 
-def default_choice(config: TrainingConfig, dataset, pretrained: bool) -> str:
+def default_choice(config: TrainingConfig, dataset, pretrained: bool, model: str) -> str:
     """The line that says which training settings were chosen for the data's size, or "".
 
     `train_run` makes the same choice (`TrainingConfig.chosen_for`) for the
@@ -246,7 +246,9 @@ def default_choice(config: TrainingConfig, dataset, pretrained: bool) -> str:
     """
     from ncf_keras.keras_startup import selected_backend
 
-    chosen, auto = config.chosen_for(dataset, selected_backend(), fine_tuning=pretrained)
+    chosen, auto = config.chosen_for(
+        dataset, selected_backend(), fine_tuning=pretrained, model=model
+    )
     if not auto:
         return ""
     shown = {

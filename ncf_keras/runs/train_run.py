@@ -64,10 +64,10 @@ def train_run(
         config: how to train (`TrainingConfig`, default `TrainingConfig()`).
             Its batch_size, optimizer and learning_rate, where None, are chosen
             from the data's size (`TrainingConfig.chosen_for`), as the CLI does:
-            batch 1,024 and "adam" at 0.003 up to `LARGE_TABLES` users + items
-            (ML-1M), batch 16,384 at 0.003 above, with "lazy-adam" above
-            `LAZY_ADAM_TABLES` (JAX, TensorFlow); "sgd" at 0.001, batch 1,024,
-            when `pretrained` is given. metrics.json's config records the values
+            "adam" at 0.003, batch 16,384 for an epoch of `LARGE_BATCH_ROWS`
+            rows or more (ML-1M and up; the MLP at 0.01 there), else 1,024; "lazy-adam" above
+            `LAZY_ADAM_TABLES` users + items (JAX, TensorFlow); "sgd" at 0.001,
+            batch 1,024, when `pretrained` is given. metrics.json's config records the values
             used, and under "auto" which were chosen.
         settings: `TrainingConfig` fields that replace the config's, e.g.
             `train_run("gmf", data, out, epochs=3, seed=1)`.
@@ -100,7 +100,7 @@ def train_run(
             process is writing it, or `resume` meets other settings.
     """
     config, auto = with_settings(config, settings).chosen_for(
-        dataset, keras.backend.backend(), fine_tuning=pretrained is not None
+        dataset, keras.backend.backend(), fine_tuning=pretrained is not None, model=name
     )
     built, distribution = _compiled_model(
         name, dataset, config, model, pretrained, alpha, factors, layers, l2, distribute

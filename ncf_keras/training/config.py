@@ -23,8 +23,8 @@ from ncf_keras.defaults import (
     BATCH_SIZE,
     EPOCHS,
     FINE_TUNE_LEARNING_RATE,
+    LARGE_BATCH_LEARNING_RATES,
     LARGE_BATCH_ROWS,
-    LARGE_TABLES,
     LAZY_ADAM_BACKENDS,
     LAZY_ADAM_TABLES,
     LEARNING_RATE,
@@ -47,7 +47,8 @@ class TrainingConfig:
     Args:
         epochs: the most epochs to train (default 20).
         batch_size: rows per batch (default None: chosen from the data's size
-            by `training_defaults`; 1,024 up to ML-1M's size).
+            by `training_defaults`: 16,384 for an epoch of ML-1M's size and up,
+            else 1,024).
         learning_rate: the optimizer's rate (default None: chosen, 0.003 for
             Adam; 0.001 for SGD fine-tuning pre-trained NeuMF).
         optimizer: "adam", "lazy-adam", "sgd", "adagrad" or "rmsprop" (default
@@ -87,13 +88,17 @@ class TrainingConfig:
         check_choice("sample_on", self.sample_on, SAMPLE_ON)
 
     def chosen_for(
-        self, dataset: Dataset, backend: str, fine_tuning: bool = False
+        self,
+        dataset: Dataset,
+        backend: str,
+        fine_tuning: bool = False,
+        model: str | None = None,
     ) -> tuple[TrainingConfig, list[str]]:
         """This config with its None settings chosen for `dataset`'s size (`training_defaults`).
 
         Args:
             dataset: the data to train on: its users, items and training positives.
-            backend, fine_tuning: as in `training_defaults`.
+            backend, fine_tuning, model: as in `training_defaults`.
 
         Returns: (the config with every setting given, the names of those chosen
         here, in the order of `CHOSEN_BY_SIZE`).
@@ -107,6 +112,7 @@ class TrainingConfig:
             negatives=self.negatives,
             sample_on=self.sample_on,
             fine_tuning=fine_tuning,
+            model=model,
             **given,
         )
         return dataclasses.replace(self, **chosen), auto
@@ -147,19 +153,22 @@ def training_defaults(
     negatives: int = NEGATIVES,
     sample_on: str = "host",
     fine_tuning: bool = False,
+    model: str | None = None,
     batch_size: int | None = None,
     learning_rate: float | None = None,
     optimizer: str | None = None,
 ) -> tuple[dict[str, int | float | str], list[str]]:
     """The batch size, learning rate and optimizer for data of this size, where not given.
 
-    Keras's Adam updates whole embedding tables at every step, so the larger the
-    tables, the more a step costs whatever its batch. Up to `LARGE_TABLES`
-    embedding rows (ML-1M) this keeps batch 1,024 and Adam at 0.003; above, it
-    takes the large-batch recipe (batch 16,384, lr 0.003), unless an epoch has
-    fewer than `LARGE_BATCH_ROWS` rows; above `LAZY_ADAM_TABLES` rows,
-    lazy Adam, where it runs (JAX or TensorFlow, negatives drawn on the host).
-    Fine-tuning pre-trained NeuMF keeps the paper's SGD at 0.001, batch 1,024.
+    An epoch of at least `LARGE_BATCH_ROWS` training rows (ML-1M's 4.97M and
+    up) takes the large-batch recipe, batch 16,384 at lr 0.003 (the MLP at
+    0.01, `LARGE_BATCH_LEARNING_RATES`): Keras's Adam updates whole embedding
+    tables at every step, so fewer, larger steps cost less, and on ml-1m-ncf
+    it scores level with batch 1,024 over 3 seeds (benchmarks/README.md). A
+    smaller epoch keeps batch 1,024 and Adam at 0.003. Above `LAZY_ADAM_TABLES`
+    embedding rows: lazy Adam, where it runs (JAX or TensorFlow, negatives
+    drawn on the host). Fine-tuning pre-trained NeuMF keeps the paper's SGD at
+    0.001, batch 1,024.
 
     Args:
         users, items: the embedding tables' rows.
@@ -168,6 +177,8 @@ def training_defaults(
         negatives: sampled negatives per positive (default 4).
         sample_on: where negatives are drawn, "host" (default) or "device".
         fine_tuning: pre-trained NeuMF (default False).
+        model: "gmf", "mlp", "neumf" or "mf", where its learning rate at the
+            large batch differs (default None: the recipe's).
         batch_size, learning_rate, optimizer: the user's own settings (default
             None: choose); a given one is kept as it is.
 
@@ -176,11 +187,11 @@ def training_defaults(
     """
     given = {"batch_size": batch_size, "learning_rate": learning_rate, "optimizer": optimizer}
     tables = users + items
-    large = tables > LARGE_TABLES and positives * (1 + negatives) >= LARGE_BATCH_ROWS
+    large = positives * (1 + negatives) >= LARGE_BATCH_ROWS
     lazy = tables > LAZY_ADAM_TABLES and backend in LAZY_ADAM_BACKENDS and sample_on == "host"
     chosen = {
         "batch_size": RECIPES["large-batch"]["batch_size"] if large else BATCH_SIZE,
-        "learning_rate": RECIPES["large-batch"]["learning_rate"] if large else LEARNING_RATE,
+        "learning_rate": large_batch_learning_rate(model) if large else LEARNING_RATE,
         "optimizer": "lazy-adam" if lazy else "adam",
     }
     if fine_tuning:
@@ -188,3 +199,8 @@ def training_defaults(
         chosen["optimizer"] = "sgd"
     auto = [name for name, value in given.items() if value is None]
     return {name: chosen[name] if value is None else value for name, value in given.items()}, auto
+
+
+def large_batch_learning_rate(model: str | None) -> float:
+    """Adam's learning rate at the large batch for `model`: the recipe's, unless it differs."""
+    return LARGE_BATCH_LEARNING_RATES.get(model, RECIPES["large-batch"]["learning_rate"])

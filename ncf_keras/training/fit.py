@@ -65,8 +65,9 @@ def compile_model(
         optimizer: "adam" (default), "lazy-adam" (JAX and TensorFlow: updates
             only the embedding rows each batch looks up, `ncf_keras.training.lazy_adam`),
             "sgd", "adagrad" or "rmsprop".
-        learning_rate: default 0.003, for the default batch of 1024: the paper
-            used 0.001 with batches of 256, which takes 4x more steps per epoch.
+        learning_rate: default 0.003, for batches of 1,024 and 16,384 (the
+            sizes `training_defaults` chooses): the paper used 0.001 with
+            batches of 256.
         betas: Adam's (beta_1, beta_2), default Keras's (0.9, 0.999); only
             "adam" has them.
         jit_compile: "xla" (default) compiles with XLA on TensorFlow and JAX,
