@@ -61,6 +61,11 @@ def hr_text(hr: float) -> str:
     return f"{math.floor(hr * 10_000 + 1e-9) / 10_000:.4f}"  # 1e-9: float error, not a hit
 
 
+def seconds_or_dash(value: float | None) -> str:
+    """`seconds(value)`, or "-" for a time that was not measured."""
+    return "-" if value is None else seconds(value)
+
+
 def arm_text(run: Result) -> str:
     """A time-to-quality arm in words: 'batch 1024, 8 negatives, seed 0'."""
     return f"batch {run['batch_size']}, {run['negatives']} negatives, seed {run['seed']}"
@@ -88,7 +93,9 @@ def speedups(speed: Result) -> list[Result]:
                 "sampling": reference["sample_s"] / run["sample_s"],
                 "fit_rows_per_s": run["samples_per_s"] / ref["samples_per_s"],
                 "sampled_eval": ref["sampled_eval_s"] / run["sampled_eval_s"],
-                "full_eval": ref["full_eval_s"] / run["full_eval_s"],
+                "full_eval": ref["full_eval_s"] / run["full_eval_s"]
+                if run["full_eval_s"]
+                else None,
                 "epoch": ref["epoch_s"] / run["epoch_s"],
             }
         )
@@ -108,7 +115,7 @@ def targets(speed: Result) -> list[Result]:
             continue
         for key, (what, limits) in TARGETS.items():
             limit = limits.get(run["backend"]) if isinstance(limits, dict) else limits
-            if limit is None:
+            if limit is None or run[key] is None:
                 continue
             checks.append(
                 {
@@ -139,7 +146,7 @@ def speed_rows(speed: Result) -> list[list[str]]:
                 seconds(run["fit_s"]),
                 f"{run['samples_per_s']:,.0f}",
                 seconds(run["sampled_eval_s"]),
-                seconds(run["full_eval_s"]),
+                seconds_or_dash(run["full_eval_s"]),
                 seconds(run["epoch_s"]),
                 f"{run['hr@10']:.3f}",
                 f"{run['peak_rss_mib']:,.0f}",
@@ -173,7 +180,8 @@ def speed_table(speed: Result) -> str:
     rows = []
     for cells in speed_rows(speed):
         r = ratios.get(tuple(cells[:3]))
-        ratio_cell = " / ".join(f"{r[k]:,.0f}x" for k in RATIO_KEYS) if r else ""
+        parts = ("-" if r[k] is None else f"{r[k]:,.0f}x" for k in RATIO_KEYS) if r else ()
+        ratio_cell = " / ".join(parts)
         # Markdown would read a bare "*" as emphasis.
         rows.append([*(cell.replace("*", "\\*") for cell in cells), ratio_cell])
     return markdown_table([*SPEED_COLUMNS, SPEEDUP_COLUMN], rows)
@@ -305,7 +313,7 @@ def one_off_table(speed: Result) -> str:
                     str(factors_of(run)),
                     *(seconds(o[key]) for key in ("load_s", "unseen_index_s", "warmup_epoch_s")),
                     seconds(o["sampled_eval_first_call_s"]),
-                    seconds(o["full_eval_first_call_s"]),
+                    seconds_or_dash(o["full_eval_first_call_s"]),
                     f"{o['rss_after_load_mib']:,.0f}",
                 ]
             )

@@ -445,6 +445,20 @@ def test_targets_pass_at_the_limit_and_miss_above_it(speed):
     assert "torch one epoch" not in note  # no epoch target there; its other targets hold
 
 
+def test_a_run_without_full_ranking_shows_a_dash_and_checks_the_rest(speed):
+    run = package_run("jax", "neumf", 2.0) | {"full_eval_s": None}
+    run["one_off"] = {"load_s": 1, "unseen_index_s": 0.1, "warmup_epoch_s": 5}
+    run["one_off"] |= {"sampled_eval_first_call_s": 0.5, "full_eval_first_call_s": None}
+    run["one_off"] |= {"rss_after_load_mib": 400}
+    results = speed_results([run])
+    row = cells(speed.speed_table(results).splitlines()[2])
+    assert row[8] == "-"
+    assert row[-1] == "10x / 10x / 4,900x / - / 304x"
+    targets = [c["target"] for c in speed.targets(results)]
+    assert "full-ranking evaluation" not in targets and len(targets) == 3
+    assert cells(speed.one_off_table(results).splitlines()[2])[7] == "-"
+
+
 def test_the_epoch_speed_up_target_is_100x(speed):
     ratios = speed.speedups(speed_results([package_run("jax", "neumf", 6.08)]))
     note = speed.targets_note([], ratios)

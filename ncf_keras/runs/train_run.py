@@ -64,10 +64,11 @@ def train_run(
         config: how to train (`TrainingConfig`, default `TrainingConfig()`).
             Its batch_size, optimizer and learning_rate, where None, are chosen
             from the data's size (`TrainingConfig.chosen_for`), as the CLI does:
-            "adam" at 0.003, batch 16,384 for an epoch of `LARGE_BATCH_ROWS`
-            rows or more (ML-1M and up; the MLP at 0.01 there), else 1,024; "lazy-adam" above
-            `LAZY_ADAM_TABLES` users + items (JAX, TensorFlow); "sgd" at 0.001,
-            batch 1,024, when `pretrained` is given. metrics.json's config records the values
+            "adam" at 0.003 (the MLP at 0.01), batch 16,384 for an epoch of
+            `LARGE_BATCH_ROWS` rows or more (ML-1M and up), else "adam" at
+            0.003, batch 1,024; "lazy-adam" above `LAZY_ADAM_TABLES` users +
+            items (JAX, TensorFlow); "sgd" at 0.001, batch 1,024, when
+            `pretrained` is given. metrics.json's config records the values
             used, and under "auto" which were chosen.
         settings: `TrainingConfig` fields that replace the config's, e.g.
             `train_run("gmf", data, out, epochs=3, seed=1)`.

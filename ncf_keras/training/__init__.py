@@ -3,6 +3,7 @@
 * `config`: `TrainingConfig`, the settings `train` and `train_run` take (Keras-free).
 * `fit`: `compile_model` and `train`.
 * `batches`: an epoch's training rows as Keras batches, drawn on the host.
+* `tf_input`: those batches on TensorFlow, through `tf.data` without its autotuning.
 * `device_sampling`: negatives drawn inside the compiled training step instead.
 * `callbacks`: per-epoch ranking metrics, timings, history and checkpoints.
 * `history`: a fit's rows per epoch, history.csv on resume, and the best epoch.

@@ -50,7 +50,8 @@ class TrainingConfig:
             by `training_defaults`: 16,384 for an epoch of ML-1M's size and up,
             else 1,024).
         learning_rate: the optimizer's rate (default None: chosen, 0.003 for
-            Adam; 0.001 for SGD fine-tuning pre-trained NeuMF).
+            Adam, the MLP's 0.01 at batch 16,384; 0.001 for SGD fine-tuning
+            pre-trained NeuMF).
         optimizer: "adam", "lazy-adam", "sgd", "adagrad" or "rmsprop" (default
             None: chosen, "adam" up to `LAZY_ADAM_TABLES` embedding rows).
         negatives: sampled negatives per positive, redrawn every epoch (default 4).

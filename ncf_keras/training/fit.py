@@ -23,7 +23,7 @@ from ncf_keras.checks import check_choice, check_number
 from ncf_keras.data.dataset import Dataset
 from ncf_keras.defaults import ADAM_BETAS, LAZY_ADAM_BACKENDS, LEARNING_RATE, OPTIMIZER_NAMES
 from ncf_keras.errors import ArgumentError
-from ncf_keras.training import device_sampling, lazy_adam
+from ncf_keras.training import device_sampling, lazy_adam, tf_input
 from ncf_keras.training import distribution as distribution_lib
 from ncf_keras.training.batches import TrainingSamples
 from ncf_keras.training.callbacks import (
@@ -200,12 +200,13 @@ def train(
         backup=backup,
         done=done,
     )
-    chain = _on_fitted(fitted, [*chain, *callbacks], config.seed)
+    fed, feeding = fit_input(samples)
+    chain = _on_fitted(fitted, [*chain, *feeding, *callbacks], config.seed)
     try:
         if len(done) < config.epochs:
             with distribution_lib.scope(distribution), interrupt.armed():
                 history = fitted.fit(
-                    samples,
+                    fed,
                     epochs=config.epochs,
                     initial_epoch=len(done),
                     callbacks=chain,
@@ -313,6 +314,15 @@ def _sample_source(
     with distribution_lib.scope(distribution):  # its tables replicated on every device
         fitted = _with_negatives(model, trained_on, config.negatives, config.seed)
     return fitted, device_sampling.PositiveBatches(*batches, **devices)
+
+
+def fit_input(samples) -> tuple[object, list[keras.callbacks.Callback]]:
+    """(what `model.fit` takes, the callbacks it needs) for `samples`: `samples` itself,
+    or on TensorFlow its batches through `tf_input`, whose `NextEpoch` takes each
+    epoch's rows. `train` fits this way; so do the benchmarks."""
+    if keras.backend.backend() == "tensorflow" and isinstance(samples, TrainingSamples):
+        return tf_input.tensorflow_batches(samples), [tf_input.NextEpoch(samples)]
+    return samples, []
 
 
 def _callback_chain(
