@@ -130,7 +130,7 @@ def profile(data_dir: str | None, repeats: int) -> Result:
     from ncf_keras.data.sources import load_dataset
     from ncf_keras.metrics import sampled_ranks
     from ncf_keras.training.batches import TrainingSamples
-    from ncf_keras.training.fit import fit_input
+    from ncf_keras.training.tf_input import fit_input
 
     dataset = load_dataset(common.DATASET, data_dir)
     sample_s, _ = common.epoch_draw_seconds(dataset, NEGATIVES, SEED, repeats)

@@ -64,7 +64,7 @@ def measure_package(
     from ncf_keras.data.sources import load_dataset
     from ncf_keras.metrics import hit_rate, ndcg, sampled_ranks
     from ncf_keras.training.batches import TrainingSamples
-    from ncf_keras.training.fit import fit_input
+    from ncf_keras.training.tf_input import fit_input
 
     load_s, dataset = timed(lambda: load_dataset(common.DATASET, data_dir))
     index_s, _ = timed(lambda: dataset.unseen_in_train)  # built once, cached on the dataset

@@ -200,7 +200,7 @@ def train(
         backup=backup,
         done=done,
     )
-    fed, feeding = fit_input(samples)
+    fed, feeding = tf_input.fit_input(samples)
     chain = _on_fitted(fitted, [*chain, *feeding, *callbacks], config.seed)
     try:
         if len(done) < config.epochs:
@@ -314,15 +314,6 @@ def _sample_source(
     with distribution_lib.scope(distribution):  # its tables replicated on every device
         fitted = _with_negatives(model, trained_on, config.negatives, config.seed)
     return fitted, device_sampling.PositiveBatches(*batches, **devices)
-
-
-def fit_input(samples) -> tuple[object, list[keras.callbacks.Callback]]:
-    """(what `model.fit` takes, the callbacks it needs) for `samples`: `samples` itself,
-    or on TensorFlow its batches through `tf_input`, whose `NextEpoch` takes each
-    epoch's rows. `train` fits this way; so do the benchmarks."""
-    if keras.backend.backend() == "tensorflow" and isinstance(samples, TrainingSamples):
-        return tf_input.tensorflow_batches(samples), [tf_input.NextEpoch(samples)]
-    return samples, []
 
 
 def _callback_chain(

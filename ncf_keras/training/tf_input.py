@@ -7,7 +7,8 @@ Python's GIL held, for its autotuning thread to wake up, which stalled random
 epochs for 3 to 9 s on a 2-core CPU (*TensorFlow's slow epochs* in
 benchmarks/README.md). `tensorflow_batches` gives Keras the same batches, in
 the same order, from a pipeline with autotuning off and no prefetch; `NextEpoch`
-takes each epoch's rows, as Keras does for a `PyDataset`.
+takes each epoch's rows, as Keras does for a `PyDataset`. `fit_input` chooses
+this path on TensorFlow and the `PyDataset` itself elsewhere.
 """
 
 from __future__ import annotations
@@ -51,3 +52,12 @@ class NextEpoch(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.samples.on_epoch_begin()
+
+
+def fit_input(samples) -> tuple[object, list[keras.callbacks.Callback]]:
+    """(what `model.fit` takes, the callbacks it needs) for `samples`: `samples` itself,
+    or on TensorFlow `tensorflow_batches(samples)` with `NextEpoch(samples)`.
+    `train` fits this way; so do the benchmarks."""
+    if keras.backend.backend() == "tensorflow" and isinstance(samples, TrainingSamples):
+        return tensorflow_batches(samples), [NextEpoch(samples)]
+    return samples, []
