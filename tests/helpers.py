@@ -17,7 +17,6 @@ import threading
 import zipfile
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from ncf_keras.data.dataset import Dataset
@@ -329,15 +328,3 @@ def error_line(capsys) -> str:
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: ")
     return lines[0]
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Raises KeyboardInterrupt at the end of one epoch (0-based), as Ctrl-C would."""
-
-    def __init__(self, epoch: int):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt

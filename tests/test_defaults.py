@@ -7,7 +7,8 @@ import json
 
 import keras
 import pytest
-from helpers import Interrupt, read_metrics, train_args
+from helpers import read_metrics, train_args
+from keras_helpers import Interrupt
 
 from ncf_keras.cli.main import main
 from ncf_keras.runs.train_run import train_run

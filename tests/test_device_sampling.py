@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from helpers import Interrupt
 from keras import ops
+from keras_helpers import Interrupt
 
 from ncf_keras import metrics, models
 from ncf_keras.data.dataset import validation_split

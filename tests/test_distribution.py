@@ -22,13 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # and a tolerance of 1e-5 (loss) and 1 user in 200 (HR, NDCG) allows for another CPU.
 LOSS_TOLERANCE = 1e-5
 RANK_TOLERANCE = 1 / 200
+XLA_FLAGS = os.environ.get("XLA_FLAGS", "")  # the session's own (conftest.py), one device
 
 
 def run_python(code: str, devices: int = 4, backend: str = "jax", timeout: int = 240):
     env = {
         **os.environ,
         "KERAS_BACKEND": backend,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "XLA_FLAGS": f"{XLA_FLAGS} --xla_force_host_platform_device_count={devices}",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
     return subprocess.run(
@@ -202,7 +203,12 @@ def test_two_processes_on_one_host(tmp_path):
     base = train_args("gmf", tmp_path / "single", "--epochs", "1", "--data-dir", str(tmp_path))
     single = run_cli(*base)
     assert single.returncode == 0, single.stderr[-2000:]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "XLA_FLAGS": XLA_FLAGS,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     processes = []
     for process in (0, 1):
         args = train_args("gmf", tmp_path / f"p{process}", "--epochs", "1")

@@ -16,7 +16,6 @@ import keras
 import numpy as np
 import pytest
 from helpers import (
-    Interrupt,
     background_rows,
     error_line,
     read_metrics,
@@ -24,6 +23,7 @@ from helpers import (
     without_timings,
     write_table,
 )
+from keras_helpers import Interrupt
 
 from ncf_keras import checks
 from ncf_keras.cli.main import main
