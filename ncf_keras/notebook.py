@@ -22,6 +22,7 @@ from ncf_keras.runs.train_run import train_run
 
 # The settings a run's config records under the same name as train_run's argument.
 _COMPARED = ("factors", "layers", "l2", "epochs", "batch_size", "negatives", "optimizer", "seed")
+_WITHOUT_TOWER = ("gmf", "mf")  # models whose run need not record the MLP `layers`
 
 
 def check_same_model(
@@ -85,7 +86,8 @@ def load_or_train(name: str, dataset: Dataset, run: Path, **training) -> tuple[d
 
     Notebooks reuse the runs that earlier notebooks saved, but only a complete
     run (`runs.read_run`) of the same data (its fingerprint, not just its name)
-    and the same settings. Otherwise `runs.train_run(name, dataset, run,
+    and the same settings (`layers` only for models with an MLP tower).
+    Otherwise `runs.train_run(name, dataset, run,
     **training)` trains it anew; pass `overwrite=True` to replace a stale run.
 
     Args:
@@ -101,7 +103,8 @@ def load_or_train(name: str, dataset: Dataset, run: Path, **training) -> tuple[d
         "learning_rate": training.get("learning_rate", LEARNING_RATE),
         "pretrained": False,
     }
-    wanted |= {key: training[key] for key in _COMPARED if key in training}
+    compared = [key for key in _COMPARED if not (key == "layers" and name in _WITHOUT_TOWER)]
+    wanted |= {key: training[key] for key in compared if key in training}
     wanted.setdefault("optimizer", "adam")
     try:
         saved = read_run(run)  # refuses a missing, incomplete or mixed-up run folder

@@ -18,6 +18,8 @@ def test_a_matching_run_is_reused_and_any_difference_trains_anew(tmp_path, small
     assert "using the run saved" in capsys.readouterr().out
     assert again == first
     np.testing.assert_array_equal(model.get_weights()[0], reused.get_weights()[0])
+    load_or_train("gmf", small_synthetic, run, **{**TRAINING, "layers": [16, 8]})
+    assert "using the run saved" in capsys.readouterr().out, "GMF has no MLP tower"
 
     changes = [
         ("another learning rate", small_synthetic, {"learning_rate": 0.01}),
