@@ -89,6 +89,28 @@ def epoch_draw_seconds(dataset: Dataset, negatives: int, seed: int, repeats: int
     return median, times
 
 
+def fit_epoch_seconds(fitted, samples, repeats: int) -> tuple[float, float, list[float], Any]:
+    """(warm-up epoch's seconds, median seconds, every timed epoch's seconds, the last
+    History) of fitting `fitted` on `samples` for 1 + `repeats` epochs, one at a time.
+
+    `samples` is a `TrainingSamples` drawing in the foreground (`prefetch=False`),
+    fed as `train` feeds it (`fit_input`). The first epoch is a warm-up, so tracing
+    and XLA compilation are not counted. Each timed epoch's draw of its negatives
+    (in `on_epoch_begin`) is subtracted: it is sampling, timed as such.
+    """
+    from ncf_keras.training.tf_input import fit_input
+
+    fed, feeding = fit_input(samples)
+    warmup_s, _ = timed(lambda: fitted.fit(fed, epochs=1, callbacks=feeding, verbose=0))
+    times, history = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        wall, history = timed(lambda: fitted.fit(fed, epochs=1, callbacks=feeding, verbose=0))
+        drawn = sum(s for at, s in samples.sample_seconds.values() if at >= start)
+        times.append(wall - drawn)
+    return warmup_s, statistics.median(times), times, history
+
+
 def model_at_defaults(name: str, dataset: Dataset, factors: int, negatives: int, seed: int):
     """(model, the model to fit, the chosen settings) for `name` on `dataset`.
 

@@ -31,14 +31,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 import common
-from common import Result, median_time, timed
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import Result, median_time
 
 SEED = 0
 NEGATIVES = 4
@@ -130,22 +126,13 @@ def profile(data_dir: str | None, repeats: int) -> Result:
     from ncf_keras.data.sources import load_dataset
     from ncf_keras.metrics import sampled_ranks
     from ncf_keras.training.batches import TrainingSamples
-    from ncf_keras.training.tf_input import fit_input
 
     dataset = load_dataset(common.DATASET, data_dir)
     sample_s, _ = common.epoch_draw_seconds(dataset, NEGATIVES, SEED, repeats)
     model, fitted, chosen = common.model_at_defaults("neumf", dataset, 8, NEGATIVES, SEED)
     batch_size = chosen["batch_size"]
     samples = TrainingSamples(dataset, NEGATIVES, batch_size, SEED, prefetch=False)
-    fed, feeding = fit_input(samples)  # as `train` fits it
-    fitted.fit(fed, epochs=1, callbacks=feeding, verbose=0)  # warm-up: tracing, compilation
-
-    def fit_epoch() -> float:
-        start = time.perf_counter()
-        wall, _ = timed(lambda: fitted.fit(fed, epochs=1, callbacks=feeding, verbose=0))
-        return wall - sum(s for at, s in samples.sample_seconds.values() if at >= start)
-
-    fit_s = sorted(fit_epoch() for _ in range(repeats))[repeats // 2]
+    _, fit_s, _, _ = common.fit_epoch_seconds(fitted, samples, repeats)  # as `train` fits it
     x = {"user": samples.users, "item": samples.items.astype("int32")}
     y = samples.labels.astype("float32")
     arrays = {"batch_size": batch_size, "epochs": 1, "verbose": 0, "shuffle": False}

@@ -8,11 +8,11 @@ package chooses for this data (`training_defaults`: batch 16,384, Adam at
 * **sampling**: seconds to draw one epoch's training rows (every positive plus
   4 sampled negatives: ~5M rows), with `ncf_keras.data.sampling.training_instances`,
   exactly as `TrainingSamples` calls it at the start of every epoch;
-* **fit**: seconds of one epoch of `model.fit` on a `TrainingSamples` (the
-  chosen batch and optimizer, `compile_model`'s XLA and `steps_per_execution`),
-  and training rows per second. The first epoch is a warm-up, so tracing and XLA
-  compilation are not counted; the negative draw inside the epoch is
-  subtracted (it is reported as sampling);
+* **fit**: median seconds of an epoch of `model.fit` on a `TrainingSamples`, over
+  `--repeats` epochs (the chosen batch and optimizer, `compile_model`'s XLA and
+  `steps_per_execution`, fed as `train` feeds it), and training rows per second.
+  A warm-up epoch comes first, so tracing and XLA compilation are not counted;
+  each epoch's draw of its negatives is subtracted (it is reported as sampling);
 * **sampled evaluation**: `ncf_keras.metrics.sampled_ranks` for all 6,040 users
   (the test item against its 99 negatives);
 * **full-ranking evaluation**: `ncf_keras.metrics.full_ranks` (the test item
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from itertools import product
 from pathlib import Path
 
@@ -59,12 +58,14 @@ def measure_package(
     batch size, learning rate and optimizer `train` would choose for the data.
     Without `full_ranking`, the full-ranking evaluation is not timed (None).
     """
+    from ncf_keras.keras_startup import import_keras_quietly
+
+    import_keras_quietly()  # as the CLI starts Keras: glibc keeps freed memory for reuse
     import keras
 
     from ncf_keras.data.sources import load_dataset
     from ncf_keras.metrics import hit_rate, ndcg, sampled_ranks
     from ncf_keras.training.batches import TrainingSamples
-    from ncf_keras.training.tf_input import fit_input
 
     load_s, dataset = timed(lambda: load_dataset(common.DATASET, data_dir))
     index_s, _ = timed(lambda: dataset.unseen_in_train)  # built once, cached on the dataset
@@ -73,13 +74,7 @@ def measure_package(
     model, fitted, chosen = common.model_at_defaults(model_name, dataset, factors, NEGATIVES, SEED)
     # Drawn in the foreground, so that the draws can be told apart from the fit.
     samples = TrainingSamples(dataset, NEGATIVES, chosen["batch_size"], SEED, prefetch=False)
-    fed, feeding = fit_input(samples)  # as `train` fits it
-    warmup_s, _ = timed(lambda: fitted.fit(fed, epochs=1, callbacks=feeding, verbose=0))
-    fit_start = time.perf_counter()
-    fit_wall_s, history = timed(lambda: fitted.fit(fed, epochs=1, callbacks=feeding, verbose=0))
-    # The epoch redraws its negatives in on_epoch_begin; that is sampling, not fitting.
-    drawn_s = sum(s for start, s in samples.sample_seconds.values() if start >= fit_start)
-    fit_s = fit_wall_s - drawn_s
+    warmup_s, fit_s, fit_times, history = common.fit_epoch_seconds(fitted, samples, repeats)
 
     sampled_cold_s, _ = timed(lambda: sampled_ranks(model, dataset))
     sampled_eval_s, sampled_times, ranks = median_time(
@@ -114,8 +109,7 @@ def measure_package(
         },
         "all_times": {
             "sample_s": sample_times,
-            "fit_wall_s": fit_wall_s,
-            "sampling_inside_fit_s": drawn_s,
+            "fit_s": fit_times,
             "sampled_eval_s": sampled_times,
             "full_eval_s": full.get("times", []),
         },
@@ -170,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_script_options(parser, MODELS)
     common.add_backend_option(parser)
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed calls per sampling/eval number (default: 3)"
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed calls per sampling, fit and eval number (default: 3)",
     )
     parser.add_argument(
         "--factors",

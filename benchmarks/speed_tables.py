@@ -194,9 +194,10 @@ def machine_note(speed: Result) -> str:
     return (
         f"Machine: {env['cpu']}, {env['cores']} cores, load average "
         f"{env['load_average_at_start']:.1f} at the start; TensorFlow {v['tensorflow']}, "
-        f"Keras {v['keras']}, JAX {v['jax']}. Fit: the 2nd epoch of model.fit (the 1st, "
-        "with tracing and XLA compilation, is a warm-up), its negative draw excluded; "
-        "evaluations after one warm-up call; epoch = sampling + fit + sampled eval. "
+        f"Keras {v['keras']}, JAX {v['jax']}. Fit: the median of "
+        f"{speed['settings']['repeats']} epochs of model.fit after a warm-up epoch (with "
+        "tracing and XLA compilation), each one's negative draw excluded; evaluations "
+        "after one warm-up call; epoch = sampling + fit + sampled eval. "
         "Ratios measured in one run are the figures that count: absolute times on a "
         "shared machine are noisy."
     )

@@ -385,7 +385,8 @@ def speed_results(runs: list[dict]) -> dict:
     environment = {"cpu": "AMD EPYC", "cores": 2, "load_average_at_start": 2.23}
     environment |= {"versions": {"tensorflow": "2.21.0", "keras": "3.15.1", "jax": "0.10.2"}}
     environment |= {"command": "python benchmarks/speed.py --data-dir ../shared/data"}
-    return {"runs": runs, "reference": reference, "skipped": [], "environment": environment}
+    results = {"runs": runs, "reference": reference, "skipped": [], "settings": {"repeats": 3}}
+    return results | {"environment": environment}
 
 
 def test_speed_table_derives_speed_ups_and_marks_extrapolated_numbers(speed):
