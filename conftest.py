@@ -6,12 +6,14 @@ imports a backend, and inherited by every process the tests start:
 
 * `XLA_FLAGS` gains `--xla_backend_optimization_level=0`: XLA (under JAX and
   under Keras's TensorFlow `jit_compile`) compiles without LLVM's optimisation
-  passes, much faster, for code that then runs somewhat slower: the same
-  programs, whose floats may differ in the last bits, as between two CPUs. Every
-  process of a test run gets the same flags, so runs that must agree still do;
+  passes, faster (39 against 52 to 54 CPU-seconds for five small runs), for
+  code that then runs somewhat slower: the same programs, whose floats may
+  differ in the last bits, as between two CPUs. Every process of a test run
+  gets the same flags, so runs that must agree still do;
 * JAX keeps the programs it compiles in a folder that lasts for the test run
-  (`JAX_COMPILATION_CACHE_DIR`, any size and compile time), so the many runs of
-  the same small model in separate processes compile it once.
+  (`JAX_COMPILATION_CACHE_DIR`, any size and compile time), which the many runs
+  of the same small model in separate processes can reuse (the whole suite took
+  915 CPU-seconds with it, 996 without, on a 2-core machine).
 
 Flags or a cache folder already set in the environment are kept.
 """
