@@ -126,20 +126,25 @@ class UnseenItems:
         passes over the queries); the others take one `searchsorted` over every
         user's keys, which costs some 20 random reads a query. Int64, shape (n,).
         """
-        counted = np.empty(len(queries), np.int64)
         few = seen <= FEW_SEEN
-        if few.any():
-            some = np.flatnonzero(few) if not few.all() else slice(None)
-            first, width, target = self.offsets[users[some]], seen[some], queries[some]
-            found = np.zeros(len(target), np.int64)
-            for j in range(int(width.max())):
-                at = np.minimum(first + j, len(self._keys) - 1)
-                found += (width > j) & (self._keys[at] <= target)
-            counted[some] = found
-            if few.all():
-                return counted
+        if not few.any():
+            return self._search_many(users, queries)
+        counted = np.empty(len(queries), np.int64)
+        some = np.flatnonzero(few) if not few.all() else slice(None)
+        first, width, target = self.offsets[users[some]], seen[some], queries[some]
+        found = np.zeros(len(target), np.int64)
+        for j in range(int(width.max())):
+            at = np.minimum(first + j, len(self._keys) - 1)
+            found += (width > j) & (self._keys[at] <= target)
+        counted[some] = found
+        if few.all():
+            return counted
         many = np.flatnonzero(~few)
-        users, queries = users[many], queries[many]
+        counted[many] = self._search_many(users[many], queries[many])
+        return counted
+
+    def _search_many(self, users: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        """`_seen_up_to` by one `searchsorted` over every user's keys. Int64, shape (n,)."""
         if len(users) > 1 and (users[1:] < users[:-1]).any():
             # Queries grouped by user make searchsorted much faster on large
             # data (it stays within one user's keys); callers mostly pass them grouped.
@@ -148,8 +153,7 @@ class UnseenItems:
             seen_below[rank] = np.searchsorted(self._keys, queries[rank], side="right")
         else:
             seen_below = np.searchsorted(self._keys, queries, side="right")
-        counted[many] = seen_below - self.offsets[users]
-        return counted
+        return seen_below - self.offsets[users]
 
     def sample_distinct(
         self,
