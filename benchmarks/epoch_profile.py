@@ -14,7 +14,10 @@ tracing or compilation is counted), as the median of `--repeats` calls:
   out Keras's per-call work and the host: the **forward** pass and loss,
   **forward + backward**, the same with the embeddings' gradients left out,
   and the whole **step** with Adam's update; each part's cost is its
-  difference from the one before.
+  difference from the one before. One call of the whole step is then traced
+  with JAX's profiler, which times every XLA operation: `scan_ops` gives the
+  milliseconds per layer and pass (forward, backward, Adam's update) and the
+  costliest operations, with the library that ran each (`op_breakdown`).
 
 The roofline counts the model's multiply-adds per row from its layers and the
 bytes of embedding rows each row reads, so that the measured seconds can be
@@ -30,7 +33,9 @@ holds the numbers and what they mean.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import re
 from pathlib import Path
 
 import common
@@ -113,7 +118,73 @@ def scanned_parts(model, samples, batch_size: int, repeats: int) -> Result:
         times[f"scan_{part}_s"], _, _ = median_time(
             lambda run=run: jax.block_until_ready(run(trainable, optimizer_state)), repeats
         )
-    return {"scan_steps": steps, **times}
+    compiled = step("step").lower(trainable, optimizer_state).compile()
+    ops = op_breakdown(compiled, trainable, optimizer_state)
+    return {"scan_steps": steps, **times, "scan_ops": ops}
+
+
+OP_LINE = re.compile(r'^\s+(?:ROOT )?%(\S+) = (\S+) (\S+)\(.*metadata=\{op_name="([^"]*)"')
+
+
+def op_breakdown(compiled, *args, top: int = 12) -> Result:
+    """Milliseconds of each XLA operation in one call of `compiled`, by part of the model.
+
+    JAX's profiler records every operation the XLA CPU runtime runs; each is
+    named by its HLO instruction, whose metadata names the Keras layer it comes
+    from and whether it is the forward pass (`jvp(layer)`) or the backward
+    (`transpose(jvp(layer))`), or Adam's update (`adam/`). The library that ran
+    it is YNNPACK for a `__ynn_fusion`, Eigen for a plain `dot`, else code XLA
+    generated. Returns the total, the milliseconds per part, and the `top`
+    operations with their output shape.
+    """
+    import gzip
+    import tempfile
+
+    import jax
+
+    options = jax.profiler.ProfileOptions()
+    options.python_tracer_level = 0
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder, profiler_options=options):
+            jax.block_until_ready(compiled(*args))
+        (trace,) = Path(folder).rglob("*.trace.json.gz")
+        events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    spent = collections.Counter()
+    for event in events:
+        op = event.get("args", {}).get("hlo_op")
+        if event.get("ph") == "X" and op:
+            spent[op] += event["dur"] / 1000
+    ops = dict(filter(None, map(describe_op, compiled.as_text().splitlines())))
+    by_part = collections.Counter()
+    for op, ms in spent.items():
+        by_part[ops.get(op, {}).get("part", "other")] += ms
+    return {
+        "total_ms": sum(spent.values()),
+        "by_part_ms": dict(by_part.most_common()),
+        "top": [{"op": op, "ms": ms, **ops.get(op, {})} for op, ms in spent.most_common(top)],
+    }
+
+
+def describe_op(line: str) -> tuple[str, Result] | None:
+    """(name, its output shape, library and part) of the HLO instruction on `line`, or None
+    for a line that defines no instruction with metadata."""
+    found = OP_LINE.match(line)
+    if found is None:
+        return None
+    name, shape, opcode, op_name = found.groups()
+    library = "ynnpack" if "__ynn_fusion" in line else "eigen" if opcode == "dot" else "xla"
+    return name, {"shape": shape.split("{")[0], "library": library, "part": part_of(op_name)}
+
+
+def part_of(op_name: str) -> str:
+    """The part of a training step an XLA instruction's `op_name` metadata belongs to:
+    "Adam's update", or the innermost Keras layer with "forward" or "backward"."""
+    if "/adam/" in op_name:
+        return "Adam's update"
+    layers = re.findall(r"jvp\(([^()]+)\)", op_name)
+    if not layers:
+        return "other"
+    return f"{layers[-1]} {'backward' if 'transpose(' in op_name else 'forward'}"
 
 
 def profile(data_dir: str | None, repeats: int) -> Result:
