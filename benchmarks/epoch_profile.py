@@ -55,12 +55,20 @@ def roofline(model, rows: int) -> Result:
     """
     import keras
 
-    dense = sum(
+    from ncf_keras.layers import PairDense
+
+    dense = sum(  # PairDense counted rows first, as the paper's layer: its tables-first way is less
         layer.kernel.shape[0] * layer.kernel.shape[1]
         for layer in model.layers
-        if isinstance(layer, keras.layers.Dense)
+        if isinstance(layer, (keras.layers.Dense, PairDense))
     )
     tables = [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+    tables += [
+        table
+        for layer in model.layers
+        if isinstance(layer, PairDense)
+        for table in (layer.user_embedding, layer.item_embedding)
+    ]
     embedded = sum(table.embeddings.shape[1] for table in tables)
     gmf = max((t.embeddings.shape[1] for t in tables if "gmf" in t.name), default=0)
     forward_macs = dense + gmf

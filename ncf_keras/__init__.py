@@ -15,8 +15,9 @@ imports only the layers above it in this list:
   `keras_startup`): Keras-free names, defaults, checks and errors.
 * `data/`: datasets from a name, a synthetic spec or your own file; the
   `Dataset` form; negative sampling.
-* `models`, `metrics`, `baselines`, `recommendations`, `plots`, `diagrams`: the
-  models and what ranks, scores and draws them.
+* `layers`, `models`, `metrics`, `baselines`, `recommendations`, `plots`,
+  `diagrams`: the models, the layer they add to Keras's (`PairDense`), and what
+  ranks, scores and draws them.
 * `training/`: `compile_model`, `train` and what they use: batches, callbacks,
   lazy Adam, sampling on the device, many devices, pre-training.
 * `runs/`: the run folders `train_run` writes, kept whole, and reading them back.
@@ -39,6 +40,7 @@ _EXPORTS = {
     "training_instances": "ncf_keras.data.sampling",
     # models
     "build_model": "ncf_keras.models",
+    "PairDense": "ncf_keras.layers",
     # training
     "TrainingConfig": "ncf_keras.training.config",
     "compile_model": "ncf_keras.training.fit",

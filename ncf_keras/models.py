@@ -26,6 +26,7 @@ import keras
 from ncf_keras.checks import check_choice, check_layers, check_number
 from ncf_keras.defaults import FACTORS, LAYERS, MODEL_NAMES, paper_tower
 from ncf_keras.errors import ArgumentError
+from ncf_keras.layers import PairDense, embedding
 
 
 def model_inputs() -> dict[str, keras.KerasTensor]:
@@ -44,22 +45,6 @@ class Embedding(keras.layers.Embedding):  # named so: Keras keys saved weights b
     the layer, so it loads as a plain embedding. New models use
     `keras.layers.Embedding` itself.
     """
-
-
-def embedding(
-    count: int, size: int, l2: float, name: str, stddev: float = 0.01
-) -> keras.layers.Embedding:
-    """A (count, size) table from N(0, stddev), penalised by `l2` on the rows it returns."""
-    return keras.layers.Embedding(
-        count,
-        size,
-        # N(0, 0.01) by default, as in the paper. A fresh initializer per layer: one
-        # instance shared by several layers would give them all the same rows.
-        embeddings_initializer=keras.initializers.RandomNormal(stddev=stddev),
-        # On the looked-up rows (Keras averages it over the batch), not the table.
-        activity_regularizer=keras.regularizers.L2(l2) if l2 else None,
-        name=name,
-    )
 
 
 def _gmf_vector(
@@ -86,15 +71,22 @@ def _mlp_vector(
 ) -> keras.KerasTensor:
     """The MLP tower over [p_u, q_i], shape (batch, layer_sizes[-1]).
 
-    With `dropout`, each ReLU layer's output is dropped at that rate in training.
+    Its first layer holds the two embeddings (`PairDense`, which computes it
+    tables first where that is less work). With `dropout`, each ReLU layer's
+    output is dropped at that rate in training.
     """
     layer_sizes = check_layers(layer_sizes)
-    half = layer_sizes[0] // 2
-    p = embedding(num_users, half, l2, "mlp_user_embedding")(inputs["user"])
-    q = embedding(num_items, half, l2, "mlp_item_embedding")(inputs["item"])
-    x = keras.layers.Concatenate(name="mlp_concat")([p, q])
-    for depth, units in enumerate(layer_sizes[1:], 1):
-        x = keras.layers.Dense(units, activation="relu", name=f"mlp_layer{depth}")(x)
+    first = PairDense(  # the embeddings and the first ReLU layer over [p_u, q_i]
+        num_users, num_items, layer_sizes[0] // 2, layer_sizes[1], l2=l2,
+        names=("mlp_user_embedding", "mlp_item_embedding"), name="mlp_layer1",
+    )  # fmt: skip
+    rest = [
+        keras.layers.Dense(units, activation="relu", name=f"mlp_layer{depth}")
+        for depth, units in enumerate(layer_sizes[2:], 2)
+    ]
+    x = inputs
+    for depth, layer in enumerate([first, *rest], 1):
+        x = layer(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"mlp_dropout{depth}")(x)
     return x

@@ -1,6 +1,6 @@
 """Helpers the notebooks use to check and show their work; the lessons are in the notebooks.
 
-* `check_same_model`: a model built by hand in a notebook is the package's, layer for layer.
+* `check_same_model`: a model built by hand in a notebook is the package's, weight for weight.
 * `show_user`: where one user's held-out item lands, beside the top-10 list.
 * `load_or_train`: the run an earlier notebook saved, where it matches, else a new one.
 """
@@ -28,31 +28,39 @@ _WITHOUT_TOWER = ("gmf", "mf")  # models whose run need not record the MLP `laye
 def check_same_model(
     built: keras.Model, packaged: keras.Model, num_users: int, num_items: int, seed: int = 0
 ) -> list[str]:
-    """Check that a model built by hand is `packaged`, a builder's model, layer for layer.
+    """Check that a model built by hand in a notebook is `packaged`, a builder's model.
 
-    Both must have the same layer names and weight shapes. `built`'s weights are
-    then copied into `packaged`, and both must give the same scores (to 1e-6) on
-    1,000 random (user, item) pairs. Returns the layer names; raises
+    Both must have the same weights, each named by its layer and its own name
+    ("mlp_user_embedding/embeddings", "mlp_layer1/kernel", ...), with the same
+    shapes: the package's MLP holds its embeddings inside its first layer
+    (`PairDense`), a hand-built one beside it. `built`'s weights are then copied
+    into `packaged`, and both must give the same scores (to 1e-5) on 1,000
+    random (user, item) pairs. Returns `built`'s layer names; raises
     AssertionError where the models differ.
     """
-
-    def shapes(model: keras.Model) -> dict[str, list[tuple]]:
-        return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers}
-
-    mine, theirs = shapes(built), shapes(packaged)
-    if mine != theirs:
-        raise AssertionError(f"layers and weight shapes differ: {mine} != {theirs}")
-    for layer in built.layers:
-        packaged.get_layer(layer.name).set_weights(layer.get_weights())
+    mine, theirs = named_weights(built), named_weights(packaged)
+    shapes = {name: tuple(v.shape) for name, v in mine.items()}
+    if shapes != {name: tuple(v.shape) for name, v in theirs.items()}:
+        raise AssertionError(
+            f"weights and shapes differ: {shapes} != "
+            f"{ {name: tuple(v.shape) for name, v in theirs.items()} }"
+        )
+    for name, variable in mine.items():
+        theirs[name].assign(keras.ops.convert_to_numpy(variable))
     rng = np.random.default_rng(seed)
     pairs = {
         "user": rng.integers(num_users, size=1000, dtype=np.int32),
         "item": rng.integers(num_items, size=1000, dtype=np.int32),
     }
     np.testing.assert_allclose(
-        packaged.predict(pairs, verbose=0), built.predict(pairs, verbose=0), rtol=1e-6
+        packaged.predict(pairs, verbose=0), built.predict(pairs, verbose=0), rtol=1e-5
     )
-    return list(mine)
+    return [layer.name for layer in built.layers]
+
+
+def named_weights(model: keras.Model) -> dict[str, keras.Variable]:
+    """{"<layer>/<weight>": weight} for every weight of `model`, nested layers' included."""
+    return {"/".join(v.path.split("/")[-2:]): v for v in model.weights}
 
 
 def show_user(model: keras.Model, dataset: Dataset, user: int, ranks: np.ndarray) -> pd.DataFrame:

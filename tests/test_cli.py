@@ -27,6 +27,7 @@ from helpers import (
 from ncf_keras.cli.arguments import build_parser
 from ncf_keras.cli.main import main
 from ncf_keras.data.sources import synthetic
+from ncf_keras.notebook import named_weights
 from ncf_keras.training import batches
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -107,8 +108,8 @@ def test_pretrained_neumf_starts_from_the_pretrained_weights(runs):
         "mlp": keras.saving.load_model(runs["mlp"] / "model.keras"),
     }
     for name in ("gmf_user_embedding", "gmf_item_embedding", "mlp_user_embedding"):
-        source = sources[name[:3]].get_layer(name).get_weights()[0].ravel()
-        tuned = neumf.get_layer(name).get_weights()[0].ravel()
+        source = np.asarray(named_weights(sources[name[:3]])[f"{name}/embeddings"]).ravel()
+        tuned = np.asarray(named_weights(neumf)[f"{name}/embeddings"]).ravel()
         assert np.corrcoef(source, tuned)[0, 1] > 0.9, name
 
 

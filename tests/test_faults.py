@@ -167,6 +167,19 @@ def test_a_backup_that_cannot_be_written_keeps_the_previous_one(tmp_path):
 # --- SIGTERM ---------------------------------------------------------------------------
 
 
+def test_a_backup_that_does_not_fit_the_model_is_refused(tmp_path):
+    """A backup of other layers (another model, or an older ncf-keras's layout) loads no part."""
+    from ncf_keras.models import build_model
+    from ncf_keras.training.callbacks import EpochBackup
+    from ncf_keras.training.fit import compile_model
+
+    saved = EpochBackup(tmp_path / "backup")
+    saved.set_model(compile_model(build_model("gmf", 5, 4)))
+    saved.on_epoch_end(0, {"loss": 0.5})
+    with pytest.raises(DataError, match=r"epoch-1\.keras: the backup does not fit this model"):
+        EpochBackup(tmp_path / "backup").restore(compile_model(build_model("neumf", 5, 4)))
+
+
 def test_sigterm_during_training_is_one_line_and_resumable(tmp_path, uninterrupted_history):
     """SIGTERM (`timeout`, schedulers) after the first epoch: as Ctrl-C, one line saying how
     to resume, exit 143; --resume then ends with the history of an uninterrupted run."""

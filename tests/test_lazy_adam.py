@@ -23,8 +23,11 @@ from ncf_keras.training.fit import compile_model
 
 def trained(optimizer, batches):
     model = compile_model(build_model("neumf", 5, 4, factors=2, layers=[4, 2]), optimizer, 0.05)
-    rng = np.random.default_rng(0)  # the same start on every backend
-    model.set_weights([rng.normal(scale=0.1, size=w.shape) for w in model.get_weights()])
+    rng = np.random.default_rng(0)  # the same start on every backend, in the same order
+    for variable in sorted(model.weights, key=lambda v: v.path.rsplit("/", 2)[-2:]):
+        variable.assign(rng.normal(scale=0.1, size=variable.shape))
+        if variable.path.endswith("bias"):  # every ReLU unit live, so every table learns
+            variable.assign(np.full(variable.shape, 0.1))
     weights = []
     for users, items in batches:
         x = {"user": np.array(users, "int32"), "item": np.array(items, "int32")}

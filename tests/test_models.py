@@ -8,7 +8,7 @@ import pytest
 
 from ncf_keras import models
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.notebook import check_same_model
+from ncf_keras.notebook import check_same_model, named_weights
 from ncf_keras.training import pretraining
 
 NUM_USERS, NUM_ITEMS = 11, 17
@@ -22,8 +22,13 @@ def batch(n: int = 9, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+def table_of(model: keras.Model, name: str) -> np.ndarray:
+    """The embedding table of layer `name`, wherever it sits (the MLP's are in `mlp_layer1`)."""
+    return keras.ops.convert_to_numpy(named_weights(model)[f"{name}/embeddings"])
+
+
 def embedding_shape(model: keras.Model, name: str) -> tuple[int, ...]:
-    return tuple(model.get_layer(name).embeddings.shape)
+    return table_of(model, name).shape
 
 
 def randomize(model: keras.Model, seed: int) -> keras.Model:
@@ -90,7 +95,7 @@ def test_embeddings_start_small_distinct_and_seeded():
     keras.utils.set_random_seed(5)
     other = models.neumf(NUM_USERS, NUM_ITEMS, factors=4, layers=[8, 4])
     names = ["gmf_user_embedding", "gmf_item_embedding", "mlp_user_embedding", "mlp_item_embedding"]
-    tables = [first.get_layer(n).get_weights()[0] for n in names]
+    tables = [table_of(first, n) for n in names]
     for table in tables:
         assert 0.003 < table.std() < 0.03
     # No two tables share their leading rows (a shared, fixed-seed initializer would).
@@ -98,12 +103,8 @@ def test_embeddings_start_small_distinct_and_seeded():
         for b in range(a + 1, 4):
             assert not np.allclose(tables[a][:NUM_USERS], tables[b][:NUM_USERS])
     for name in names:
-        np.testing.assert_array_equal(
-            first.get_layer(name).get_weights()[0], again.get_layer(name).get_weights()[0]
-        )
-    assert not np.allclose(
-        first.get_layer(names[0]).get_weights()[0], other.get_layer(names[0]).get_weights()[0]
-    )
+        np.testing.assert_array_equal(table_of(first, name), table_of(again, name))
+    assert not np.allclose(table_of(first, names[0]), table_of(other, names[0]))
 
 
 @pytest.mark.parametrize("layers", [[7, 4], [9, 4, 2], [8]])
@@ -149,7 +150,7 @@ def test_l2_penalises_the_looked_up_embeddings_per_example():
     x = batch(5)
     model(x)
     expected = sum(
-        0.01 * np.mean(np.sum(model.get_layer(name).get_weights()[0][x[key]] ** 2, axis=1))
+        0.01 * np.mean(np.sum(table_of(model, name)[x[key]] ** 2, axis=1))
         for name, key in [
             ("gmf_user_embedding", "user"),
             ("gmf_item_embedding", "item"),
@@ -235,7 +236,7 @@ def test_load_pretrained_copies_embeddings_and_layers(pretrained):
     assert pretraining.load_pretrained(neumf, gmf, mlp, alpha=0.3) is neumf
     for source, names in (
         (gmf, ["gmf_user_embedding", "gmf_item_embedding"]),
-        (mlp, ["mlp_user_embedding", "mlp_item_embedding", "mlp_layer1", "mlp_layer2"]),
+        (mlp, ["mlp_layer1", "mlp_layer2"]),  # mlp_layer1 holds the MLP's two tables
     ):
         for name in names:
             for got, want in zip(
@@ -348,7 +349,9 @@ def test_models_build_plain_keras_embeddings_and_import_no_training_code():
     from pathlib import Path
 
     model = models.build_model("neumf", 5, 4, factors=2, layers=[4, 2])
+    first = model.get_layer("mlp_layer1")
     tables = [layer for layer in model.layers if "embedding" in layer.name]
+    tables += [first.user_embedding, first.item_embedding]
     assert len(tables) == 4 and {type(layer) for layer in tables} == {keras.layers.Embedding}
     tree = ast.parse(Path(models.__file__).read_text())
     imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
@@ -376,7 +379,7 @@ def test_a_model_saved_with_the_old_embedding_class_still_loads(tmp_path):
                 tables = [
                     layer for layer in config["config"]["layers"] if "embedding" in layer["name"]
                 ]
-                assert len(tables) == 4
+                assert len(tables) == 2  # GMF's; the MLP's are made by PairDense
                 for layer in tables:
                     layer.update(
                         module="ncf_keras.training.lazy_adam", registered_name="ncf_keras>Embedding"

@@ -176,7 +176,7 @@ def test_argument_errors_name_the_argument():
 PACKAGE = Path(ncf_keras.__file__).parent
 # The layers of the dependency rule, lowest first: a module imports its own layer or lower.
 FOUNDATION = ("errors", "checks", "defaults", "digests", "paper_results", "keras_startup")
-MODEL_LEVEL = ("models", "metrics", "baselines", "recommendations", "plots", "diagrams")
+MODEL_LEVEL = ("layers", "models", "metrics", "baselines", "recommendations", "plots", "diagrams")
 LAYERS = {
     **dict.fromkeys(FOUNDATION, 0),
     "data": 1,

@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 
 from ncf_keras.data.dataset import Dataset
-from ncf_keras.errors import Terminated, WriteError, written_as
+from ncf_keras.errors import DataError, Terminated, WriteError, written_as
 from ncf_keras.metrics import evaluate
 
 
@@ -281,14 +281,24 @@ class EpochBackup(keras.callbacks.Callback):
         """Load the last backup into a compiled `model`; return the epoch logs so far.
 
         Returns [] (and changes nothing) when the folder holds no backup. The
-        number of completed epochs is the length of the returned list.
+        number of completed epochs is the length of the returned list. Raises
+        DataError when the backup's weights do not fit `model`.
         """
         saved = self._saved()
         if saved is None:
             return []
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.folder / saved["weights"])
+        weights = self.folder / saved["weights"]
+        try:
+            model.load_weights(weights)
+        except ValueError as e:  # another layout: other layers, or an older ncf-keras's model
+            reason = str(e).splitlines()[0].rstrip(".:")
+            raise DataError(
+                f"{weights}: the backup does not fit this model ({reason}); "
+                "it was saved for another model or by another ncf-keras version: start the run "
+                "afresh (--overwrite instead of --resume)"
+            ) from None
         self.history = saved["history"]
         return list(self.history)
 

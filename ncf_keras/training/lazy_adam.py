@@ -33,6 +33,7 @@ import keras
 from keras import ops
 
 from ncf_keras.errors import ArgumentError, DataError
+from ncf_keras.layers import PairDense
 from ncf_keras.training import keras_private
 from ncf_keras.training.network_view import NetworkView, compiled_like
 
@@ -83,7 +84,8 @@ class LazyAdamModel(NetworkView):
 
     Its `train_step` updates, for each `keras.layers.Embedding`, only the rows
     the batch looks up. Every embedding must look up one of the model's inputs
-    ("user" or "item") directly, as in `ncf_keras.models`; compile it with
+    ("user" or "item") directly, as in `ncf_keras.models`, or be one of a
+    `PairDense`'s two, which it has look their rows up first; compile it with
     `LazyAdam`. JAX and TensorFlow backends only.
 
     Raises DataError for a Keras version whose internals the step was not
@@ -93,6 +95,9 @@ class LazyAdamModel(NetworkView):
     def __init__(self, model: keras.Model):
         keras_private.check_keras_version()
         super().__init__(model)
+        for layer in self.layers:
+            if isinstance(layer, PairDense):  # it must look its rows up, to be fed them
+                layer.table_first = False
 
     def compile(self, *args, **kwargs) -> None:
         super().compile(*args, **kwargs)
@@ -105,11 +110,13 @@ class LazyAdamModel(NetworkView):
         """The embedding tables, each with the input it looks up and its place."""
         inputs = {id(tensor): tensor.name for tensor in self.inputs}
         positions = {id(v): i for i, v in enumerate(self.trainable_variables)}
-        return [
-            Table(layer, inputs[id(layer.input)], positions[id(layer.embeddings)])
-            for layer in self.layers
-            if isinstance(layer, keras.layers.Embedding)
-        ]
+        lookups = []  # (embedding layer, the input it looks up)
+        for layer in self.layers:
+            if isinstance(layer, keras.layers.Embedding):
+                lookups.append((layer, inputs[id(layer.input)]))
+            elif isinstance(layer, PairDense):  # called on the model's {"user", "item"}
+                lookups += [(layer.user_embedding, "user"), (layer.item_embedding, "item")]
+        return [Table(table, key, positions[id(table.embeddings)]) for table, key in lookups]
 
     def train_step(self, *args):
         """Keras's trainer's step for this backend: (state, data) on JAX, (data) on TensorFlow."""
