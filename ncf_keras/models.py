@@ -247,4 +247,13 @@ def build_model(
     return MODELS[name](num_users, num_items, factors, l2)
 
 
+def named_weights(model: keras.Model) -> dict[str, keras.Variable]:
+    """{"<layer>/<weight>": weight} for every weight of `model`, nested layers' included.
+
+    The names do not depend on where a layer sits: "mlp_user_embedding/embeddings"
+    names the MLP's user table in `PairDense` and in a model built by hand alike.
+    """
+    return {"/".join(v.path.split("/")[-2:]): v for v in model.weights}
+
+
 MODELS = {"gmf": gmf, "mlp": mlp, "neumf": neumf, "mf": mf}  # the registry: name -> builder

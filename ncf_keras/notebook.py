@@ -16,6 +16,7 @@ import pandas as pd
 from ncf_keras.data.dataset import Dataset
 from ncf_keras.defaults import LEARNING_RATE
 from ncf_keras.errors import DataError
+from ncf_keras.models import named_weights
 from ncf_keras.recommendations import recommend
 from ncf_keras.runs.folder import load_run_model, read_run
 from ncf_keras.runs.train_run import train_run
@@ -56,11 +57,6 @@ def check_same_model(
         packaged.predict(pairs, verbose=0), built.predict(pairs, verbose=0), rtol=1e-5
     )
     return [layer.name for layer in built.layers]
-
-
-def named_weights(model: keras.Model) -> dict[str, keras.Variable]:
-    """{"<layer>/<weight>": weight} for every weight of `model`, nested layers' included."""
-    return {"/".join(v.path.split("/")[-2:]): v for v in model.weights}
 
 
 def show_user(model: keras.Model, dataset: Dataset, user: int, ranks: np.ndarray) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from helpers import (
 from ncf_keras.cli.arguments import build_parser
 from ncf_keras.cli.main import main
 from ncf_keras.data.sources import synthetic
-from ncf_keras.notebook import named_weights
+from ncf_keras.models import named_weights
 from ncf_keras.training import batches
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -8,7 +8,8 @@ import pytest
 
 from ncf_keras import models
 from ncf_keras.errors import ArgumentError, DataError
-from ncf_keras.notebook import check_same_model, named_weights
+from ncf_keras.models import named_weights
+from ncf_keras.notebook import check_same_model
 from ncf_keras.training import pretraining
 
 NUM_USERS, NUM_ITEMS = 11, 17
@@ -245,6 +246,24 @@ def test_load_pretrained_copies_embeddings_and_layers(pretrained):
                 strict=True,
             ):
                 np.testing.assert_array_equal(got, want)
+
+
+def test_load_pretrained_takes_an_mlp_whose_embeddings_sit_beside_its_first_layer(pretrained):
+    """An MLP saved before `PairDense` (embeddings, a concatenation, then Dense layers) loads."""
+    gmf, _ = pretrained
+    ids = models.model_inputs()
+    p = keras.layers.Embedding(NUM_USERS, 4, name="mlp_user_embedding")(ids["user"])
+    q = keras.layers.Embedding(NUM_ITEMS, 4, name="mlp_item_embedding")(ids["item"])
+    x = keras.layers.Concatenate(name="mlp_concat")([p, q])
+    x = keras.layers.Dense(4, activation="relu", name="mlp_layer1")(x)
+    x = keras.layers.Dense(2, activation="relu", name="mlp_layer2")(x)
+    output = keras.layers.Dense(1, activation="sigmoid", name="prediction")(x)
+    old = randomize(keras.Model(ids, output, name="mlp"), seed=4)
+    neumf = models.neumf(NUM_USERS, NUM_ITEMS, factors=3, layers=[8, 4, 2])
+    pretraining.load_pretrained(neumf, gmf, old)
+    copied, source = named_weights(neumf), named_weights(old)
+    for name in ("mlp_user_embedding/embeddings", "mlp_layer1/kernel", "mlp_layer2/bias"):
+        np.testing.assert_array_equal(np.asarray(copied[name]), np.asarray(source[name]))
 
 
 def test_load_pretrained_builds_the_weighted_output_layer(pretrained):

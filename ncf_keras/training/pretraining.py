@@ -1,7 +1,8 @@
 """NeuMF pre-training (He et al. 2017, section 3.4.1): start from trained GMF and MLP.
 
-NeuMF's GMF and MLP parts have the same layers as the GMF and MLP models, so
-their trained weights can be copied in by layer name. The output layer fuses
+NeuMF's GMF and MLP parts have the same weights as the GMF and MLP models, so
+their trained weights can be copied in by name ("mlp_layer1/kernel", ...; a
+model saved before the MLP's first layer held its embeddings loads too). The output layer fuses
 the two: h = [alpha * h_GMF, (1 - alpha) * h_MLP], eq. (13). `choose_alpha`
 picks alpha on a validation hold-out instead of the paper's fixed 0.5.
 """
@@ -16,6 +17,7 @@ from ncf_keras.data.dataset import Dataset
 from ncf_keras.defaults import ALPHA
 from ncf_keras.errors import DataError
 from ncf_keras.metrics import evaluate
+from ncf_keras.models import named_weights
 
 
 def load_pretrained(
@@ -23,19 +25,25 @@ def load_pretrained(
 ) -> keras.Model:
     """Initialise NeuMF from trained GMF and MLP models, as in section 3.4.1.
 
-    Embeddings and MLP layers are copied by name. The output layer becomes
-    h = [alpha * h_GMF, (1 - alpha) * h_MLP], with bias alpha * b_GMF +
-    (1 - alpha) * b_MLP. Raises DataError when a shape does not match.
+    Embeddings and MLP layers are copied by weight name (`named_weights`). The
+    output layer becomes h = [alpha * h_GMF, (1 - alpha) * h_MLP], with bias
+    alpha * b_GMF + (1 - alpha) * b_MLP. Raises DataError when a shape does not match.
     Returns `neumf_model`, modified in place.
     """
     check_fraction("alpha", alpha)
+    targets = named_weights(neumf_model)
     for source in (gmf_model, mlp_model):
-        for layer in source.layers:
-            if not layer.weights or layer.name == "prediction":
+        for layer, weights in _by_layer(named_weights(source)).items():
+            if layer == "prediction":
                 continue
-            target = _layer(neumf_model, layer.name, source.name)
-            _check_shapes(target, layer, source.name)
-            target.set_weights(layer.get_weights())
+            if any(name not in targets for name in weights):
+                raise DataError(
+                    f"pre-trained {source.name} model has layer {layer!r}, which NeuMF "
+                    "lacks: build NeuMF with the same layers"
+                )
+            _check_shapes([targets[name] for name in weights], weights, layer, source.name)
+            for name, weight in weights.items():
+                targets[name].assign(keras.ops.convert_to_numpy(weight))
     h_gmf, b_gmf = gmf_model.get_layer("prediction").get_weights()
     h_mlp, b_mlp = mlp_model.get_layer("prediction").get_weights()
     output = neumf_model.get_layer("prediction")
@@ -49,22 +57,20 @@ def load_pretrained(
     return neumf_model
 
 
-def _layer(model: keras.Model, name: str, source: str) -> keras.layers.Layer:
-    try:
-        return model.get_layer(name)
-    except ValueError:
-        raise DataError(
-            f"pre-trained {source} model has layer {name!r}, which NeuMF "
-            "lacks: build NeuMF with the same layers"
-        ) from None
+def _by_layer(weights: dict[str, keras.Variable]) -> dict[str, dict[str, keras.Variable]]:
+    """`named_weights` grouped by their layer's name, the part before the "/"."""
+    grouped: dict[str, dict[str, keras.Variable]] = {}
+    for name, weight in weights.items():
+        grouped.setdefault(name.split("/")[0], {})[name] = weight
+    return grouped
 
 
-def _check_shapes(target: keras.layers.Layer, layer: keras.layers.Layer, source: str) -> None:
-    want = [tuple(w.shape) for w in target.weights]
-    got = [tuple(w.shape) for w in layer.weights]
+def _check_shapes(targets: list, weights: dict, layer: str, source: str) -> None:
+    want = [tuple(w.shape) for w in targets]
+    got = [tuple(w.shape) for w in weights.values()]
     if want != got:
         raise DataError(
-            f"pre-trained {source} layer {layer.name!r} has weights of shape {got}; "
+            f"pre-trained {source} layer {layer!r} has weights of shape {got}; "
             f"NeuMF expects {want} (check factors, layers and the dataset)"
         )
 
