@@ -31,6 +31,7 @@ COLOURS = {
     "Multiply": "#d9f0d3",
     "Concatenate": "#d9f0d3",
     "Dense": "#e8dcf0",
+    "PairDense": "#e8dcf0",
 }
 
 
@@ -112,8 +113,8 @@ def describe(layer: keras.layers.Layer) -> str:
         return f"Input {layer.output.dtype}"
     if kind == "Embedding":
         return f"Embedding({layer.input_dim}, {layer.output_dim})"
-    if kind == "Dense":
-        return f"Dense {layer.units}, {keras.activations.serialize(layer.activation)}"
+    if kind in ("Dense", "PairDense"):  # PairDense: the embeddings and the MLP's first layer
+        return f"{kind} {layer.units}, {keras.activations.serialize(layer.activation)}"
     return kind
 
 

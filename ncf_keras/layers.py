@@ -1,8 +1,9 @@
-"""`PairDense`: the MLP tower's first layer over a user's and an item's embeddings.
+"""The models' own layers: `embedding` tables, and `PairDense`, the MLP's first layer.
 
 Eq. (10) of He et al. 2017 starts the MLP with z_1 = [p_u; q_i], the two
-embeddings side by side, and its first ReLU layer is a(W^T z_1 + b). Splitting
-W into its user half and item half, W = [W_P; W_Q],
+embeddings side by side, and its first layer is a(W^T z_1 + b), where a
+denotes the ReLU, W (2e, units) the kernel and b the bias. Splitting W into
+its user half and item half, W = [W_P; W_Q],
 
     W^T [p_u; q_i] = W_P^T p_u + W_Q^T q_i = (P W_P)[u] + (Q W_Q)[i],
 

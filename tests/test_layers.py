@@ -104,3 +104,15 @@ def test_it_saves_and_loads_with_its_settings(tmp_path):
     )
     x = pairs(9)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_its_diagram_box_names_it_with_its_width_and_activation():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ncf_keras.diagrams import describe, draw_model, layer_graph
+
+    model = build_model("neumf", USERS, ITEMS, factors=3, layers=[6, 4])
+    assert describe(model.get_layer("mlp_layer1")) == "PairDense 4, relu"
+    assert sorted(layer_graph(model)["mlp_layer1"]) == ["item", "user"]
+    assert draw_model(model).axes
