@@ -35,17 +35,17 @@ def check_same_model(
     ("mlp_user_embedding/embeddings", "mlp_layer1/kernel", ...), with the same
     shapes: the package's MLP holds its embeddings inside its first layer
     (`PairDense`), a hand-built one beside it. `built`'s weights are then copied
-    into `packaged`, and both must give the same scores (to 1e-5) on 1,000
-    random (user, item) pairs. Returns `built`'s layer names; raises
-    AssertionError where the models differ.
+    into `packaged`, and both must give the same scores on 1,000 random (user,
+    item) pairs, to 1e-5 (`PairDense` may sum in another order). Returns
+    `built`'s layer names; raises AssertionError where the models differ.
     """
+
+    def shapes(weights: dict[str, keras.Variable]) -> dict[str, tuple]:
+        return {name: tuple(weight.shape) for name, weight in weights.items()}
+
     mine, theirs = named_weights(built), named_weights(packaged)
-    shapes = {name: tuple(v.shape) for name, v in mine.items()}
-    if shapes != {name: tuple(v.shape) for name, v in theirs.items()}:
-        raise AssertionError(
-            f"weights and shapes differ: {shapes} != "
-            f"{ {name: tuple(v.shape) for name, v in theirs.items()} }"
-        )
+    if shapes(mine) != shapes(theirs):
+        raise AssertionError(f"weights and shapes differ: {shapes(mine)} != {shapes(theirs)}")
     for name, variable in mine.items():
         theirs[name].assign(keras.ops.convert_to_numpy(variable))
     rng = np.random.default_rng(seed)
