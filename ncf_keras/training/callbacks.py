@@ -19,6 +19,7 @@ import json
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -290,15 +291,25 @@ class EpochBackup(keras.callbacks.Callback):
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         weights = self.folder / saved["weights"]
-        try:
-            model.load_weights(weights)
-        except ValueError as e:  # another layout: other layers, or an older ncf-keras's model
-            reason = str(e).splitlines()[0].rstrip(".:")
+        with warnings.catch_warnings(record=True) as told:
+            warnings.simplefilter("always")
+            try:
+                model.load_weights(weights)
+                skipped = [w for w in told if "freshly-initialized" in str(w.message)]
+                reason = str(skipped[0].message) if skipped else None
+            except ValueError as e:  # another layout: other layers, or an older ncf-keras's
+                reason = str(e)
+        if reason is not None:  # a backup loaded in part would train from random weights
             raise DataError(
-                f"{weights}: the backup does not fit this model ({reason}); "
-                "it was saved for another model or by another ncf-keras version: start the run "
-                "afresh (--overwrite instead of --resume)"
-            ) from None
+                f"{weights}: the backup does not fit this model "
+                f"({reason.splitlines()[0].rstrip('.:')}); it was saved for another model or "
+                "by another ncf-keras version: start the run afresh (--overwrite instead of "
+                "--resume)"
+            )
+        for warning in told:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
         self.history = saved["history"]
         return list(self.history)
 
