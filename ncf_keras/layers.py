@@ -2,7 +2,7 @@
 
 Eq. (10) of He et al. 2017 starts the MLP with z_1 = [p_u; q_i], the two
 embeddings side by side, and its first layer is a(W^T z_1 + b), where a
-denotes the ReLU, W (2e, units) the kernel and b the bias. Splitting W into
+denotes the activation (the MLP's ReLU), W (2e, units) the kernel and b the bias. Splitting W into
 its user half and item half, W = [W_P; W_Q],
 
     W^T [p_u; q_i] = W_P^T p_u + W_Q^T q_i = (P W_P)[u] + (Q W_Q)[i],
@@ -106,7 +106,7 @@ class PairDense(keras.layers.Layer):
     def call(self, inputs: dict) -> keras.KerasTensor:
         user, item = inputs["user"], inputs["item"]
         # The rows, looked up by the embedding layers, where an l2 penalty applies to them;
-        # when tables first does not use them, XLA drops the lookup.
+        # tables first leaves them unused, for XLA to drop.
         p, q = self.user_embedding(user), self.item_embedding(item)
         tables_first = self.table_first
         if tables_first is None:
