@@ -122,8 +122,8 @@ def test_a_diverged_model_is_an_error_not_a_perfect_score(tiny, value, full_rank
         metrics.evaluate(ConstantScore(value), tiny, full_ranking=full_ranking)
 
 
-def test_sampled_ranks_with_a_keras_model(tiny):
-    """A real Keras model whose score is the item id gives the hand-computed ranks."""
+def item_id_model() -> keras.Model:
+    """A Keras model whose score for (user, item) is the item id."""
     inputs = {
         "user": keras.Input(shape=(), dtype="int32", name="user"),
         "item": keras.Input(shape=(), dtype="int32", name="item"),
@@ -132,5 +132,20 @@ def test_sampled_ranks_with_a_keras_model(tiny):
     output = item_score(inputs["item"])
     model = keras.Model(inputs, output)
     item_score.set_weights([np.arange(12, dtype=np.float32)[:, None]])
+    return model
+
+
+def test_sampled_ranks_with_a_keras_model(tiny):
+    """A real Keras model whose score is the item id gives the hand-computed ranks."""
+    model = item_id_model()
     np.testing.assert_array_equal(metrics.sampled_ranks(model, tiny), [2, 1])
     np.testing.assert_array_equal(metrics.full_ranks(model, tiny), [5, 1])
+
+
+def test_a_keras_model_scores_every_pair_in_order_across_batches(monkeypatch):
+    """`score` runs a Keras model batch by batch: each pair keeps its own score."""
+    monkeypatch.setattr(metrics, "SCORE_BATCH", 4)
+    items = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5])  # 11 pairs: batches of 4, 4 and 3
+    scores = metrics.score(item_id_model(), np.zeros(len(items), np.int32), items)
+    assert scores.dtype == np.float32
+    np.testing.assert_array_equal(scores, items)

@@ -8,7 +8,8 @@
 * `callbacks`: per-epoch ranking metrics, timings, history and checkpoints.
 * `history`: a fit's rows per epoch, history.csv on resume, and the best epoch.
 * `network_view`: a `keras.Model` subclass on a model's own layers, whose
-  training step is the subclass's: the base of the next two.
+  training step is the subclass's: the base of the next two, and on JAX the
+  model `fit` trains, its steps scanned by `scanned_steps`.
 * `lazy_adam`: Adam that updates only the embedding rows a batch looks up.
 * `distribution`: many devices and hosts with `keras.distribution` (JAX).
 * `pretraining`: NeuMF initialised from trained GMF and MLP.

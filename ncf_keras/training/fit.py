@@ -23,7 +23,7 @@ from ncf_keras.checks import check_choice, check_number
 from ncf_keras.data.dataset import Dataset
 from ncf_keras.defaults import ADAM_BETAS, LAZY_ADAM_BACKENDS, LEARNING_RATE, OPTIMIZER_NAMES
 from ncf_keras.errors import ArgumentError
-from ncf_keras.training import device_sampling, lazy_adam, tf_input
+from ncf_keras.training import device_sampling, lazy_adam, network_view, tf_input
 from ncf_keras.training import distribution as distribution_lib
 from ncf_keras.training.batches import TrainingSamples
 from ncf_keras.training.callbacks import (
@@ -57,8 +57,9 @@ def compile_model(
     betas: tuple[float, float] = ADAM_BETAS,
 ) -> keras.Model:
     """Compile `model` for binary cross-entropy (the paper's log loss, eq. 7); returns the
-    model to fit: `model`, or with "lazy-adam" a `lazy_adam.LazyAdamModel` of it (the
-    same layers and weights, saved as `model`). `train` accepts either.
+    model to fit: `model`, or with "lazy-adam" a `lazy_adam.LazyAdamModel` of it, or on
+    JAX a `NetworkView` of it that scans each call's steps (`scanned_steps`); the
+    same layers and weights either way, saved as `model`. `train` accepts either.
 
     Args:
         model: a model of `ncf_keras.models`, or one built the same way.
@@ -106,7 +107,8 @@ def compile_model(
         jit_compile=jit_compile,
         steps_per_execution=1 if backend == "torch" else STEPS_PER_EXECUTION,
     )
-    return lazy_adam.fitting(model)  # for lazy-adam, the model whose fit takes its steps
+    # The model whose fit takes the steps: lazy Adam's, or on JAX the steps scanned.
+    return network_view.fitting(lazy_adam.fitting(model))
 
 
 def train(
@@ -306,7 +308,8 @@ def _sample_source(
     }
     if config.sample_on == "host":
         with distribution_lib.scope(distribution):  # its loss tracker on the devices
-            fitted = lazy_adam.fitting(model)  # lazy Adam's steps, else `model` itself
+            # lazy Adam's steps, else `model`'s, scanned on JAX (`scanned_steps`)
+            fitted = network_view.fitting(lazy_adam.fitting(model))
         samples = TrainingSamples(*batches, **devices, prefetch=prefetch, epochs=config.epochs)
         return fitted, samples
     if isinstance(model.optimizer, lazy_adam.LazyAdam):

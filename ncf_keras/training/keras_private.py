@@ -5,7 +5,9 @@ three things Keras has no public API for: Adam's moment variables for a given
 variable, the JAX trainer's metric update, and the TensorFlow trainer's loss
 tracker. Each is read here, and only here, by one function that names the Keras
 version it was checked against. `check_keras_version` refuses any other
-version with one line, before a step is traced.
+version with one line, before a step is traced. `scanned_steps` replaces the
+JAX trainer's train function, whose calling convention is Keras's own: it does
+so only where `is_tested_keras`, and leaves Keras's function in place elsewhere.
 """
 
 from __future__ import annotations
@@ -17,16 +19,23 @@ from ncf_keras.errors import DataError
 TESTED_KERAS = ((3, 15), (3, 16))  # tested with 3.15: >= 3.15, < 3.16
 
 
+def is_tested_keras(version: str | None = None) -> bool:
+    """Whether `version` (default: Keras's own) is one these functions were checked against."""
+    version = keras.__version__ if version is None else version
+    try:
+        release = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    low, high = TESTED_KERAS
+    return low <= release < high
+
+
 def check_keras_version(version: str | None = None) -> None:
     """Raise DataError unless `version` (default: Keras's own) is one these functions were
     checked against."""
     version = keras.__version__ if version is None else version
-    low, high = TESTED_KERAS
-    try:
-        release = tuple(int(part) for part in version.split(".")[:2])
-    except ValueError:
-        release = None
-    if release is None or not low <= release < high:
+    if not is_tested_keras(version):
+        low, high = TESTED_KERAS
         raise DataError(
             f"lazy-adam reads Keras internals tested with Keras {low[0]}.{low[1]} only, "
             f"and this is Keras {version}: pip install 'keras>={low[0]}.{low[1]},"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import keras
 
+from ncf_keras.training import scanned_steps
+
 
 class NetworkView(keras.Model):
     """`model`'s layers and weights, as a model whose subclasses override how it trains.
@@ -23,6 +25,13 @@ class NetworkView(keras.Model):
     def __init__(self, model: keras.Model):
         super().__init__(model.inputs, model.outputs, name=model.name)
         self.network = lambda: model  # not a sub-layer: its weights are these already
+
+    def make_train_function(self, force: bool = False) -> None:
+        """Keras's train function, its steps scanned on JAX (`scanned_steps`)."""
+        if not scanned_steps.scanning(self):
+            return super().make_train_function(force)
+        if self.train_function is None or force:
+            self.train_function = scanned_steps.scanned_train_function(self)
 
     def save(self, *args, **kwargs):
         """`network().save`: the file holds the plain model, as if it had been fitted."""
@@ -43,3 +52,12 @@ def compiled_like(view: NetworkView, model: keras.Model) -> NetworkView:
         steps_per_execution=model.steps_per_execution,
     )
     return view
+
+
+def fitting(model: keras.Model) -> keras.Model:
+    """The model whose `fit` trains `model` with its steps scanned where they can be
+    (`scanned_steps.scanning`: JAX): `model` itself where it is a `NetworkView`
+    already or where they cannot, else a `NetworkView` of it compiled like it."""
+    if isinstance(model, NetworkView) or not scanned_steps.scanning(model):
+        return model
+    return compiled_like(NetworkView(model), model)
