@@ -3,7 +3,7 @@
 Keras's JAX trainer runs `steps_per_execution` steps per call of its train
 function as a Python loop over one compiled step, so every step is its own XLA
 execution: its buffers allocated, its threads woken, its state handed back. On
-a 2-core CPU at batch 16,384 that costs 0.6 to 1 ms a step, 7 to 15% of a
+a 2-core CPU at batch 16,384 that costs 0.6 to 1.2 ms a step, 6 to 15% of a
 NeuMF-8 epoch on `ml-1m-ncf` (*Where an epoch's time goes* in
 benchmarks/README.md). `scanned_train_function` stacks the call's batches and
 runs the model's own `train_step` over them inside one compiled `lax.scan`:
