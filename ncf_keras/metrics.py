@@ -59,7 +59,7 @@ def score(model: keras.Model, users: np.ndarray, items: np.ndarray) -> np.ndarra
     """Model scores for (user, item) pairs, float32, shape (n,), in batched forward passes.
 
     A Keras model scores `SCORE_BATCH` pairs per `predict_on_batch`, which on
-    TensorFlow takes half the time of `predict` (benchmarks/README.md); anything
+    TensorFlow takes under half the time of `predict` (benchmarks/README.md); anything
     else with a Keras model's `predict(x)` (the baselines) scores them all at once.
 
     Raises DataError if a score is NaN or infinite: no rank can be honest then
