@@ -1,7 +1,8 @@
 """Two baselines with no neural network: ItemPop and iALS.
 
-Both score (user, item) pairs through `predict`, as a Keras model does, so
-`ncf_keras.metrics` ranks them exactly as it ranks GMF, MLP and NeuMF.
+Both score (user, item) pairs through a Keras-style `predict`, which
+`ncf_keras.metrics.score` calls once for all pairs (a Keras model it runs batch
+by batch), so the metrics rank them exactly as they rank GMF, MLP and NeuMF.
 
 * `ItemPop`: an item's number of training interactions, the same list for
   every user. What any model must beat.
