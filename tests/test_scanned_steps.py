@@ -23,6 +23,7 @@ from ncf_keras.training.fit import OPTIMIZERS, compile_model
 SCANNING = scanned_steps.scanning
 
 def fitted(scanned, rows, optimizer):
+    # Keras's own loop with scanning off (lazy Adam refuses an untested Keras version).
     scanned_steps.scanning = SCANNING if scanned else lambda model: False
     keras.utils.set_random_seed(0)
     model = build_model("neumf", 7, 9, factors=2, layers=[4, 2])
@@ -38,8 +39,8 @@ def fitted(scanned, rows, optimizer):
     return {
         "function": fit.train_function.__module__,
         "loss": history.history["loss"],
-        "weights": [np.asarray(w).tolist() for w in model.get_weights()],
-        "moments": [np.asarray(v).tolist() for v in model.optimizer.variables],
+        "weights": [w.tolist() for w in model.get_weights()],
+        "moments": [v.numpy().tolist() for v in model.optimizer.variables],
     }
 
 # 15 batches (3 scans of 4, then 3 steps one by one) and 16 batches, the last of
