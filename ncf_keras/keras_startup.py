@@ -27,6 +27,9 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 MALLOC_OPTIONS = {M_MMAP_THRESHOLD: 256 << 20, M_TRIM_THRESHOLD: 256 << 20, M_ARENA_MAX: 1}
 
 
+_reusing_freed_memory = False  # whether `reuse_freed_memory` applied its settings here
+
+
 def reuse_freed_memory() -> bool:
     """Have glibc's malloc keep freed blocks of up to 256 MiB for reuse.
 
@@ -48,13 +51,31 @@ def reuse_freed_memory() -> bool:
 
     Returns whether the settings were applied.
     """
+    global _reusing_freed_memory
     if platform.libc_ver()[0] != "glibc" or any(name.startswith("MALLOC_") for name in os.environ):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
-    return all(mallopt(option, value) == 1 for option, value in MALLOC_OPTIONS.items())
+    applied = all(mallopt(option, value) == 1 for option, value in MALLOC_OPTIONS.items())
+    _reusing_freed_memory = applied
+    return applied
+
+
+def restore_freed_memory_reuse() -> None:
+    """Apply `reuse_freed_memory`'s settings again, where they were applied in this process.
+
+    TensorFlow undoes them: when it first builds the op of a `tf.data`
+    `from_generator` pipeline (`tensorflow::data::ApplyPython311MemoryPatch`),
+    it sets glibc's `M_MMAP_THRESHOLD` to 128 KiB, after which every block over
+    128 KiB is mapped afresh and unmapped when freed, and a NeuMF-8 epoch at
+    batch 16,384 takes up to 1.4 million page faults (benchmarks/README.md,
+    *TensorFlow's slow epochs that were left*). Where `reuse_freed_memory` was
+    not applied, this changes nothing.
+    """
+    if _reusing_freed_memory:
+        reuse_freed_memory()
 
 
 @contextlib.contextmanager

@@ -7,14 +7,17 @@ Python's GIL held, for its autotuning thread to wake up, which stalled random
 epochs for 3 to 9 s on a 2-core CPU (*TensorFlow's slow epochs* in
 benchmarks/README.md). `tensorflow_batches` gives Keras the same batches, in
 the same order, from a pipeline with autotuning off and no prefetch; `NextEpoch`
-takes each epoch's rows, as Keras does for a `PyDataset`. `fit_input` chooses
-this path on TensorFlow and the `PyDataset` itself elsewhere.
+takes each epoch's rows, as Keras does for a `PyDataset`. Building that
+pipeline's op resets glibc's malloc settings that `reuse_freed_memory` made;
+`RestoreFreedMemoryReuse` applies them again. `fit_input` chooses this path on
+TensorFlow and the `PyDataset` itself elsewhere.
 """
 
 from __future__ import annotations
 
 import keras
 
+from ncf_keras.keras_startup import restore_freed_memory_reuse
 from ncf_keras.training.batches import TrainingSamples
 
 
@@ -54,10 +57,27 @@ class NextEpoch(keras.callbacks.Callback):
         self.samples.on_epoch_begin()
 
 
+class RestoreFreedMemoryReuse(keras.callbacks.Callback):
+    """Applies `reuse_freed_memory`'s settings again after each epoch's first batch.
+
+    TensorFlow builds the pipeline's `from_generator` op during the first batch
+    and sets glibc's mmap threshold to 128 KiB as it does; from then on every
+    step's buffers are mapped afresh and unmapped (`restore_freed_memory_reuse`).
+    """
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._restored = False
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if not self._restored:
+            restore_freed_memory_reuse()
+            self._restored = True
+
+
 def fit_input(samples) -> tuple[object, list[keras.callbacks.Callback]]:
     """(what `model.fit` takes, the callbacks it needs) for `samples`: `samples` itself,
-    or on TensorFlow `tensorflow_batches(samples)` with `NextEpoch(samples)`.
-    `train` fits this way; so do the benchmarks."""
+    or on TensorFlow `tensorflow_batches(samples)` with `NextEpoch(samples)` and
+    `RestoreFreedMemoryReuse()`. `train` fits this way; so do the benchmarks."""
     if keras.backend.backend() == "tensorflow" and isinstance(samples, TrainingSamples):
-        return tensorflow_batches(samples), [NextEpoch(samples)]
+        return tensorflow_batches(samples), [NextEpoch(samples), RestoreFreedMemoryReuse()]
     return samples, []
