@@ -114,6 +114,19 @@ def test_training_on_tensorflow_keeps_freed_memory_for_reuse():
     assert mapped >= 64
 
 
+def test_restoring_changes_nothing_where_the_settings_were_never_applied(monkeypatch):
+    """`restore_freed_memory_reuse` applies the settings only where this process applied
+    them (not where a MALLOC_ variable, or no `import_keras_quietly`, left glibc's own)."""
+    applied = []
+    monkeypatch.setattr(keras_startup, "reuse_freed_memory", lambda: applied.append(1))
+    monkeypatch.setattr(keras_startup, "_reusing_freed_memory", False)
+    keras_startup.restore_freed_memory_reuse()
+    assert applied == []
+    monkeypatch.setattr(keras_startup, "_reusing_freed_memory", True)
+    keras_startup.restore_freed_memory_reuse()
+    assert applied == [1]
+
+
 def test_the_registry_builds_every_model_by_name():
     """One registry: every name in defaults.MODEL_NAMES builds a model of that name."""
     assert tuple(models.MODELS) == defaults.MODEL_NAMES

@@ -66,3 +66,32 @@ def test_train_fits_through_it_taking_each_epochs_rows(small_synthetic, monkeypa
     history = train(model, small_synthetic, epochs=3, verbose=0)
     assert len(built) == 1 and [row["epoch"] for row in history] == [1, 2, 3]
     assert served_epochs == [0, 1, 2]  # fresh negatives every epoch
+
+
+def test_fit_input_restores_glibcs_settings_whatever_keras_is_fed(small_synthetic):
+    """Both a `TrainingSamples` and another `PyDataset` reach TensorFlow through a
+    `from_generator` op, which resets glibc's mmap threshold: both get the callback."""
+    from ncf_keras.training import tf_input
+    from ncf_keras.training.device_sampling import PositiveBatches
+
+    samples = TrainingSamples(small_synthetic, batch_size=700, prefetch=False)
+    _, callbacks = tf_input.fit_input(samples)
+    assert [type(c) for c in callbacks] == [tf_input.NextEpoch, tf_input.RestoreFreedMemoryReuse]
+    positives = PositiveBatches(small_synthetic, batch_size=700)
+    fed, callbacks = tf_input.fit_input(positives)
+    assert fed is positives
+    assert [type(c) for c in callbacks] == [tf_input.RestoreFreedMemoryReuse]
+
+
+def test_the_settings_are_restored_once_an_epoch_after_its_first_batch(monkeypatch):
+    from ncf_keras.training import tf_input
+
+    restored = []
+    monkeypatch.setattr(tf_input, "restore_freed_memory_reuse", lambda: restored.append(1))
+    callback = tf_input.RestoreFreedMemoryReuse()
+    for epoch in range(2):
+        callback.on_epoch_begin(epoch)
+        assert len(restored) == epoch  # not before the epoch's first batch has run
+        for batch in range(3):
+            callback.on_train_batch_end(batch)
+    assert len(restored) == 2

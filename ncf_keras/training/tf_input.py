@@ -75,9 +75,16 @@ class RestoreFreedMemoryReuse(keras.callbacks.Callback):
 
 
 def fit_input(samples) -> tuple[object, list[keras.callbacks.Callback]]:
-    """(what `model.fit` takes, the callbacks it needs) for `samples`: `samples` itself,
-    or on TensorFlow `tensorflow_batches(samples)` with `NextEpoch(samples)` and
-    `RestoreFreedMemoryReuse()`. `train` fits this way; so do the benchmarks."""
-    if keras.backend.backend() == "tensorflow" and isinstance(samples, TrainingSamples):
+    """(what `model.fit` takes, the callbacks it needs) for `samples`, a `PyDataset`.
+
+    On TensorFlow: `tensorflow_batches(samples)` with `NextEpoch(samples)` for
+    a `TrainingSamples`, else `samples` itself, which Keras feeds through
+    `from_generator` too; either way with `RestoreFreedMemoryReuse()`. On other
+    backends: `samples` and no callbacks. `train` fits this way; so do the
+    benchmarks.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return samples, []
+    if isinstance(samples, TrainingSamples):
         return tensorflow_batches(samples), [NextEpoch(samples), RestoreFreedMemoryReuse()]
-    return samples, []
+    return samples, [RestoreFreedMemoryReuse()]
